@@ -1,0 +1,265 @@
+"""Typed run configuration: one YAML file per run plus ``key=value`` overrides.
+
+Every section is a pydantic model with ``extra="forbid"``, so a misspelt key fails at
+load time with the file and the dotted field name, not halfway through training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bondhu.errors import ConfigError
+
+DEFAULT_SYSTEM_PROMPT = (
+    "তুমি বন্ধু, একজন সহমর্মী ও মনোযোগী বাংলাভাষী সঙ্গী। মানুষের অনুভূতি মন দিয়ে শোনো, "
+    "নিজের ভাষায় তা ফিরিয়ে বলো, আলতো করে প্রশ্ন করো, আর কখনো উপদেশ বা বক্তৃতা দিয়ো না। "
+    "সহজ, চলিত বাংলায় উত্তর দাও।"
+)
+ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TinyModelSpec(_Section):
+    """A small random-initialised Llama plus a BPE tokenizer trained on local text, for CPU runs."""
+
+    vocab_size: int = Field(4096, ge=512)
+    hidden_size: int = Field(128, ge=16)
+    intermediate_size: int = Field(256, ge=16)
+    num_hidden_layers: int = Field(2, ge=1)
+    num_attention_heads: int = Field(4, ge=1)
+    num_key_value_heads: int = Field(2, ge=1)
+    max_position_embeddings: int = Field(4096, ge=128)
+    tokenizer_corpus: list[str] = ["data/bondhu-empathy/train.jsonl"]
+    seed: int = 0
+
+
+class ModelConfig(_Section):
+    name_or_path: str = "meta-llama/Llama-3.1-8B-Instruct"
+    revision: str | None = None
+    # When set, name_or_path is a local folder that is built from this spec if missing.
+    tiny: TinyModelSpec | None = None
+    # Unsloth sizes its RoPE and kernels from this; it is not a truncation length.
+    max_seq_length: int = Field(2048, ge=64)
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] | None = "sdpa"
+    # Distinct from EOS (<|eot_id|>), or padding would teach the model never to stop.
+    pad_token: str = "<|finetune_right_pad_id|>"
+    trust_remote_code: bool = False
+
+
+class DataConfig(_Section):
+    train: str = "data/bondhu-empathy/train.jsonl"
+    validation: str | None = "data/bondhu-empathy/validation.jsonl"
+    test: str | None = "data/bondhu-empathy/test.jsonl"
+    format: Literal["auto", "native", "messages", "sharegpt", "becc"] = "auto"
+    hub_split: str = "train"
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    # None: the longest example sets the length; nothing is ever cut silently.
+    max_length: int | None = Field(None, ge=16)
+    overflow: Literal["error", "drop", "truncate_history"] = "error"
+    min_bengali_ratio: float = Field(0.5, ge=0.0, le=1.0)
+    non_bengali: Literal["flag", "drop"] = "flag"
+    crisis_numbers: Literal["remove", "flag"] = "remove"
+    strict: bool = False
+
+
+class LoraSettings(_Section):
+    r: int = Field(16, ge=1)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(default_factory=lambda: list(ALL_LINEAR))
+    use_rslora: bool = False
+
+
+class TrainingConfig(_Section):
+    strategy: Literal["auto", "unsloth", "qlora", "lora"] = "auto"
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = -1
+    per_device_batch_size: int = Field(2, ge=1)
+    gradient_accumulation_steps: int = Field(4, ge=1)
+    learning_rate: float = Field(2e-4, gt=0)
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, ge=0)
+    optimizer: str = "adamw_torch"
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    compute_dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    gradient_checkpointing: bool = True
+    # padding_free: no pad tokens, one flat row per step; packing: rows filled to max_length.
+    batching: Literal["padding_free", "packing", "padded"] = "padding_free"
+    seed: int = 42
+    logging_steps: int = Field(1, ge=1)
+    eval_steps: int | None = Field(None, ge=1)
+    save_steps: int = Field(50, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    num_processes: int = Field(1, ge=1)
+    dataloader_workers: int = Field(0, ge=0)
+
+
+class LoggingConfig(_Section):
+    wandb: bool = False
+    wandb_project: str = "bondhu"
+    # auto: online when WANDB_API_KEY is set, otherwise offline so `wandb sync` works later.
+    wandb_mode: Literal["auto", "online", "offline"] = "auto"
+    tensorboard: bool = False
+
+
+class OutputConfig(_Section):
+    runs_dir: str = "runs"
+    name: str = "bondhu"
+    # False: refuse to train into a run directory that already holds a run (use --resume).
+    overwrite: bool = False
+
+
+class GenerationSettings(_Section):
+    max_new_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    repetition_penalty: float = Field(1.1, ge=1.0, le=2.0)
+    do_sample: bool = True
+    seed: int | None = 0
+
+
+class EvaluationConfig(_Section):
+    split: Literal["train", "validation", "test"] = "test"
+    max_samples: int | None = Field(None, ge=1)
+    batch_size: int = Field(8, ge=1)
+    compare_base: bool = True
+    # Greedy by default so two evaluations of one run agree.
+    do_sample: bool = False
+    max_new_tokens: int = Field(128, ge=1)
+    seed: int = 0
+
+
+class ChatConfig(_Section):
+    backend: Literal["auto", "hf", "unsloth", "fast"] = "auto"
+    context_tokens: int = Field(4096, ge=64)
+    helplines_file: str | None = None
+    helpline_regions: list[str] = ["BD", "IN"]
+
+
+class ServeConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_key: str | None = None
+    max_tokens_limit: int = Field(1024, ge=1)
+    max_input_chars: int = Field(16000, ge=1)
+    max_messages: int = Field(64, ge=1)
+    queue_size: int = Field(32, ge=1)
+    model_id: str = "bondhu"
+
+
+class BondhuConfig(_Section):
+    """The whole run: every component reads its own section."""
+
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    lora: LoraSettings = LoraSettings()
+    training: TrainingConfig = TrainingConfig()
+    logging: LoggingConfig = LoggingConfig()
+    output: OutputConfig = OutputConfig()
+    generation: GenerationSettings = GenerationSettings()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    chat: ChatConfig = ChatConfig()
+    serve: ServeConfig = ServeConfig()
+
+    @model_validator(mode="after")
+    def _check_heads(self) -> "BondhuConfig":
+        t = self.model.tiny
+        if t and t.hidden_size % t.num_attention_heads:
+            raise ValueError("model.tiny.hidden_size must be divisible by num_attention_heads")
+        if t and t.num_attention_heads % t.num_key_value_heads:
+            raise ValueError("model.tiny.num_attention_heads must be divisible by num_key_value_heads")
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output.runs_dir) / self.output.name
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {dotted}: {key} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_overrides(overrides: list[str] | None) -> dict:
+    """Turn ``["training.epochs=2", "lora.r=8"]`` into a nested dict; values are parsed as YAML."""
+    tree: dict = {}
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. training.epochs=2")
+        key, raw = item.split("=", 1)
+        _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+    return tree
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "(root)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field"
+    extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    got = first.get("input")
+    shown = f", got {got!r}" if got is not None and not isinstance(got, dict) else ""
+    return f"{source}: {field}: {msg}{shown}{extra}"
+
+
+def config_from_dict(data: dict, source: str = "config") -> BondhuConfig:
+    """Validate a plain dict into a BondhuConfig, raising ConfigError with the field path."""
+    try:
+        return BondhuConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, source)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> BondhuConfig:
+    """Load a YAML config (or the defaults when ``path`` is None) and apply ``key=value`` overrides."""
+    data: dict = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{source}: config file not found")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark else ""
+            raise ConfigError(f"{source}{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: the top level must be a mapping of sections")
+        data = loaded
+    data = _merge(data, parse_overrides(overrides))
+    return config_from_dict(data, source)
+
+
+def dump_config(cfg: BondhuConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML, so a run directory records exactly what ran."""
+    Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True, sort_keys=False), "utf-8")

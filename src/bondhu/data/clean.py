@@ -1,0 +1,128 @@
+"""Cleaning rules applied to every conversation, each counted by reason in a Report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import regex
+
+from bondhu.data.loaders import Conversation
+from bondhu.data.normalize import bengali_ratio, fix_mojibake, normalize_bengali
+
+# Crisis lines of other countries: wrong for a Bengali speaker in Bangladesh or India, and
+# the source of most foreign numbers in machine-translated corpora. US: 911, 988, the old
+# Lifeline 1-800-273-8255 (TALK), Crisis Text Line 741741; UK: 999 is also Bangladesh's
+# emergency number, so only Samaritans' 116 123 is listed; Australia: Lifeline 13 11 14.
+FOREIGN_CRISIS = re.compile(
+    r"(?<![\d০-৯])(?:\+?1[\s.-]?)?(?:\(?800\)?[\s.-]?273[\s.-]?(?:8255|TALK)"
+    r"|911|988|741[\s-]?741|116[\s-]?123|13[\s-]?11[\s-]?14)(?![\d০-৯])",
+    re.IGNORECASE,
+)
+_BN_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
+_SENTENCE = re.compile(r"(?<=[।.!?])\s+")
+_PUNCT = regex.compile(r"[\p{P}\p{S}\s]+")
+
+
+@dataclass
+class Report:
+    """Counts of what happened to the input: kept, changed and skipped, each by reason."""
+
+    source: str = ""
+    read: int = 0
+    kept: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    changed: Counter = field(default_factory=Counter)
+    flagged: Counter = field(default_factory=Counter)
+    examples: dict = field(default_factory=dict)
+
+    def skip(self, reason: str, where: str, detail: str = "") -> None:
+        self.skipped[reason] += 1
+        self.examples.setdefault(reason, []).append(f"{where} {detail}".strip())
+
+    def to_json(self) -> dict:
+        return {
+            "source": self.source, "read": self.read, "kept": self.kept,
+            "skipped_total": sum(self.skipped.values()),
+            "skipped": dict(self.skipped), "changed": dict(self.changed), "flagged": dict(self.flagged),
+            "examples": {k: v[:5] for k, v in self.examples.items()},
+        }
+
+
+def has_foreign_crisis_number(text: str) -> bool:
+    return bool(FOREIGN_CRISIS.search(text.translate(_BN_DIGITS)))
+
+
+def _drop_crisis_sentences(text: str) -> str:
+    kept = [s for s in _SENTENCE.split(text) if not has_foreign_crisis_number(s)]
+    return " ".join(kept).strip()
+
+
+def _key(messages: list[dict]) -> str:
+    return hashlib.sha1(json.dumps(messages, ensure_ascii=False).encode()).hexdigest()
+
+
+class Cleaner:
+    """Repairs, normalises, deduplicates and filters conversations, recording each action."""
+
+    def __init__(self, min_bengali_ratio: float = 0.5, non_bengali: str = "flag", crisis_numbers: str = "remove"):
+        self.min_bengali_ratio = min_bengali_ratio
+        self.non_bengali = non_bengali
+        self.crisis_numbers = crisis_numbers
+        self._raw_seen: set[str] = set()
+        self._norm_seen: set[str] = set()
+
+    def clean(self, conv: Conversation, report: Report) -> Conversation | None:
+        """Return the cleaned conversation, or None when it is skipped (counted in ``report``)."""
+        where = f"{conv.file}:{conv.line}" if conv.line else conv.file
+        raw_key = _key(conv.messages)
+        if raw_key in self._raw_seen:
+            report.skip("duplicate_exact", where, conv.id)
+            return None
+        self._raw_seen.add(raw_key)
+
+        repaired = normalized = False
+        messages = []
+        for m in conv.messages:
+            text = fix_mojibake(m["content"])
+            repaired |= text != m["content"]
+            clean = normalize_bengali(text)
+            normalized |= clean != text
+            messages.append({"role": m["role"], "content": clean})
+        if repaired:
+            report.changed["mojibake_repaired"] += 1
+        if normalized:
+            report.changed["unicode_normalized"] += 1
+        conv.situation = normalize_bengali(fix_mojibake(conv.situation)) if conv.situation else conv.situation
+
+        norm_key = _key([{**m, "content": _PUNCT.sub(" ", m["content"]).strip().lower()} for m in messages])
+        if norm_key in self._norm_seen:
+            report.skip("duplicate_normalized", where, conv.id)
+            return None
+        self._norm_seen.add(norm_key)
+
+        if any(has_foreign_crisis_number(m["content"]) for m in messages):
+            if self.crisis_numbers == "flag":
+                report.flagged["foreign_crisis_number"] += 1
+                conv.flags.append("foreign_crisis_number")
+            else:
+                for m in messages:
+                    if has_foreign_crisis_number(m["content"]):
+                        m["content"] = _drop_crisis_sentences(m["content"])
+                if any(not m["content"] for m in messages):
+                    report.skip("foreign_crisis_number_only", where, conv.id)
+                    return None
+                report.changed["foreign_crisis_number_removed"] += 1
+
+        ratio = bengali_ratio(" ".join(m["content"] for m in messages if m["role"] != "system"))
+        if ratio < self.min_bengali_ratio:
+            if self.non_bengali == "drop":
+                report.skip("not_bengali", where, f"{conv.id} (Bengali share {ratio:.2f})")
+                return None
+            report.flagged["not_bengali"] += 1
+            conv.flags.append("not_bengali")
+        conv.messages = messages
+        return conv

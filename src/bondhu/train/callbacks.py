@@ -1,0 +1,88 @@
+"""Trainer callbacks: a rich progress bar and a Ctrl-C that saves a checkpoint."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from transformers import TrainerCallback
+
+
+class RichProgress(TrainerCallback):
+    """One progress bar with loss, learning rate, tokens/s and time left."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.progress = None
+        self.task = None
+        self._t0 = 0.0
+        self._tokens0 = 0
+        self.tokens = 0  # non-padding tokens trained in this session (this process)
+        self.seconds = 0.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._t0, self._tokens0 = time.perf_counter(), state.num_input_tokens_seen
+        if not self.enabled or not state.is_world_process_zero:
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, info="")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.update(self.task, completed=state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.progress is None or not logs:
+            return
+        elapsed = max(time.perf_counter() - self._t0, 1e-9)
+        tps = (state.num_input_tokens_seen - self._tokens0) / elapsed
+        parts = []
+        if "loss" in logs:
+            parts.append(f"loss {logs['loss']:.3f}")
+        if "eval_loss" in logs:
+            parts.append(f"val {logs['eval_loss']:.3f}")
+        if "learning_rate" in logs:
+            parts.append(f"lr {logs['learning_rate']:.2e}")
+        parts.append(f"{tps:,.0f} tok/s")
+        self.progress.update(self.task, info=" · ".join(parts))
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.seconds = time.perf_counter() - self._t0
+        self.tokens = state.num_input_tokens_seen - self._tokens0
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+class SaveOnInterrupt(TrainerCallback):
+    """The first Ctrl-C asks the trainer to save a checkpoint and stop at the end of the step."""
+
+    def __init__(self):
+        self.interrupted = False
+        self._previous = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self._previous = None
+
+    def _handle(self, signum, frame):
+        if self.interrupted:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.interrupted = True
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.interrupted:
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)

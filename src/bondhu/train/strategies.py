@@ -1,0 +1,260 @@
+"""Training back ends behind one small protocol, chosen by name or by ``auto``.
+
+Each strategy is self-contained: it loads the model its own way, attaches LoRA, readies
+the model for training or inference, and saves the adapter. Trade-offs:
+
+- ``unsloth``: 4-bit NF4 through Unsloth's FastLanguageModel, its fused kernels and its
+  offloaded gradient checkpointing. Fastest and leanest; needs a CUDA GPU.
+- ``qlora``: transformers + bitsandbytes NF4 with double quantization, then PEFT LoRA.
+  Portable (bitsandbytes 0.50 runs NF4 on the CPU too), about 4x slower than Unsloth.
+- ``lora``: PEFT LoRA over unquantized bf16/fp16/fp32 weights. Needs 16-bit room for the
+  whole model (about 16 GB for 8B), but no quantization library at all.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from bondhu.config import BondhuConfig
+from bondhu.errors import BondhuError
+from bondhu.train.loading import load_tokenizer, model_not_found, resolve_model_path
+
+log = logging.getLogger(__name__)
+
+
+class TrainingStrategy(Protocol):
+    """What LLAMAFineTuner needs from a back end."""
+
+    name: str
+
+    def load(self, cfg: BondhuConfig) -> tuple[object, object]: ...
+    def prepare_for_training(self, model, cfg: BondhuConfig): ...
+    def add_adapters(self, model, cfg: BondhuConfig): ...
+    def for_inference(self, model): ...
+    def save(self, model, tokenizer, out_dir: str) -> None: ...
+
+
+def torch_dtype(precision: str):
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+
+
+def resolve_precision(cfg: BondhuConfig) -> str:
+    """bf16 where the GPU supports it, fp16 on older GPUs such as the T4, fp32 on CPU."""
+    import torch
+
+    wanted = cfg.training.precision
+    if wanted != "auto":
+        if wanted in ("bf16", "fp16") and not torch.cuda.is_available():
+            raise BondhuError(f"training.precision={wanted} needs a CUDA GPU; use auto or fp32 on CPU")
+        return wanted
+    if not torch.cuda.is_available():
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def peft_lora_config(cfg: BondhuConfig):
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=list(cfg.lora.target_modules), use_rslora=cfg.lora.use_rslora,
+                      bias="none", task_type="CAUSAL_LM")
+
+
+def _device_map():
+    import torch
+
+    if torch.cuda.is_available():
+        from accelerate import PartialState
+
+        return {"": PartialState().process_index % torch.cuda.device_count()}
+    return {"": "cpu"}
+
+
+class _PeftStrategy:
+    """Shared by qlora and lora: PEFT adapters on a transformers model."""
+
+    name = "peft"
+    quantized = False
+
+    def _from_pretrained(self, cfg: BondhuConfig, path: str, **kwargs):
+        from transformers import AutoModelForCausalLM
+
+        try:
+            return AutoModelForCausalLM.from_pretrained(
+                path, revision=cfg.model.revision, attn_implementation=cfg.model.attn_implementation,
+                trust_remote_code=cfg.model.trust_remote_code, device_map=_device_map(), **kwargs)
+        except OSError as err:
+            raise model_not_found(path, err) from None
+
+    def load(self, cfg: BondhuConfig):
+        path = resolve_model_path(cfg.model)
+        tokenizer = load_tokenizer(cfg.model, path)
+        model = self._from_pretrained(cfg, path, **self._load_kwargs(cfg))
+        model.config.pad_token_id = tokenizer.pad_token_id
+        return model, tokenizer
+
+    def _load_kwargs(self, cfg: BondhuConfig) -> dict:
+        return {"dtype": torch_dtype(resolve_precision(cfg))}
+
+    def prepare_for_training(self, model, cfg: BondhuConfig):
+        if cfg.training.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            # Inputs must require grad for checkpointed blocks to backprop into LoRA weights.
+            model.enable_input_require_grads()
+        model.config.use_cache = False
+        return model
+
+    def add_adapters(self, model, cfg: BondhuConfig):
+        from peft import get_peft_model
+
+        return get_peft_model(model, peft_lora_config(cfg))
+
+    def for_inference(self, model):
+        model.eval()
+        model.config.use_cache = True
+        return model
+
+    def save(self, model, tokenizer, out_dir: str) -> None:
+        model.save_pretrained(out_dir, safe_serialization=True)
+        tokenizer.save_pretrained(out_dir)
+
+
+class LoRAStrategy(_PeftStrategy):
+    """PEFT LoRA over unquantized weights."""
+
+    name = "lora"
+
+
+class QLoRAStrategy(_PeftStrategy):
+    """bitsandbytes NF4 (double quantization) + PEFT LoRA; runs on GPU and on CPU."""
+
+    name = "qlora"
+    quantized = True
+
+    def _load_kwargs(self, cfg: BondhuConfig) -> dict:
+        from transformers import BitsAndBytesConfig
+
+        compute = cfg.training.compute_dtype
+        dtype = torch_dtype(resolve_precision(cfg)) if compute == "auto" else getattr(__import__("torch"), compute)
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                   bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_storage=dtype)
+        return {"quantization_config": quant, "dtype": dtype}
+
+    def prepare_for_training(self, model, cfg: BondhuConfig):
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=cfg.training.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+        return model
+
+
+class UnslothStrategy:
+    """Unsloth FastLanguageModel in 4 bits, with its offloaded gradient checkpointing."""
+
+    name = "unsloth"
+
+    def load(self, cfg: BondhuConfig):
+        from unsloth import FastLanguageModel  # imported here: Unsloth needs a GPU to import
+
+        path = resolve_model_path(cfg.model)
+        precision = resolve_precision(cfg)
+        try:
+            model, tokenizer = FastLanguageModel.from_pretrained(
+                model_name=path, max_seq_length=cfg.model.max_seq_length, dtype=torch_dtype(precision),
+                load_in_4bit=True, revision=cfg.model.revision)
+        except OSError as err:
+            raise model_not_found(path, err) from None
+        from bondhu.data.processor import ensure_pad_token
+
+        ensure_pad_token(tokenizer, cfg.model.pad_token)
+        return model, tokenizer
+
+    def prepare_for_training(self, model, cfg: BondhuConfig):
+        return model  # FastLanguageModel.get_peft_model does the preparation
+
+    def add_adapters(self, model, cfg: BondhuConfig):
+        from unsloth import FastLanguageModel
+
+        gc = "unsloth" if cfg.training.gradient_checkpointing else False
+        return FastLanguageModel.get_peft_model(
+            model, r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+            target_modules=list(cfg.lora.target_modules), bias="none", use_rslora=cfg.lora.use_rslora,
+            use_gradient_checkpointing=gc, random_state=cfg.training.seed,
+            max_seq_length=cfg.model.max_seq_length)
+
+    def for_inference(self, model):
+        from unsloth import FastLanguageModel
+
+        FastLanguageModel.for_inference(model)
+        return model
+
+    def save(self, model, tokenizer, out_dir: str) -> None:
+        model.save_pretrained(out_dir, safe_serialization=True)
+        tokenizer.save_pretrained(out_dir)
+
+
+STRATEGIES = {"unsloth": UnslothStrategy, "qlora": QLoRAStrategy, "lora": LoRAStrategy}
+
+
+@dataclass
+class Choice:
+    strategy: TrainingStrategy
+    reason: str
+
+
+def _unsloth_usable() -> tuple[bool, str]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return False, "no CUDA GPU"
+    if importlib.util.find_spec("unsloth") is None:
+        return False, "unsloth is not installed (pip install 'bondhu[gpu]')"
+    try:
+        import unsloth  # noqa: F401
+    except Exception as err:  # Unsloth raises many kinds on an unsupported setup
+        return False, f"unsloth failed to import ({type(err).__name__}: {str(err)[:120]})"
+    return True, "a CUDA GPU is present and unsloth imports"
+
+
+def _bitsandbytes_usable() -> tuple[bool, str]:
+    if importlib.util.find_spec("bitsandbytes") is None:
+        return False, "bitsandbytes is not installed"
+    try:
+        import bitsandbytes  # noqa: F401
+    except Exception as err:
+        return False, f"bitsandbytes failed to import ({type(err).__name__})"
+    return True, "bitsandbytes imports, so NF4 works here"
+
+
+def select_strategy(name: str, num_processes: int = 1) -> Choice:
+    """Return the strategy for ``name``; ``auto`` tries unsloth, then qlora, then lora, and says why."""
+    if name != "auto":
+        if name == "unsloth":
+            ok, why = _unsloth_usable()
+            if not ok:
+                raise BondhuError(f"training.strategy=unsloth cannot run here: {why}; use auto, qlora or lora")
+        if name == "qlora":
+            ok, why = _bitsandbytes_usable()
+            if not ok:
+                raise BondhuError(f"training.strategy=qlora cannot run here: {why}; use lora")
+        return Choice(STRATEGIES[name](), f"chosen by name in the config (training.strategy={name})")
+    reasons = []
+    if num_processes > 1:
+        reasons.append("unsloth skipped: Bondhu runs it on one process only")
+    else:
+        ok, why = _unsloth_usable()
+        if ok:
+            return Choice(UnslothStrategy(), f"auto: {why}")
+        reasons.append(f"unsloth skipped: {why}")
+    ok, why = _bitsandbytes_usable()
+    if ok:
+        return Choice(QLoRAStrategy(), "auto: " + "; ".join(reasons + [f"qlora: {why}"]))
+    reasons.append(f"qlora skipped: {why}")
+    return Choice(LoRAStrategy(), "auto: " + "; ".join(reasons + ["lora: needs no quantization library"]))
