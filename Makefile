@@ -1,0 +1,33 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Both build .venv/ first if it is missing. CPU machines get the CPU build of torch.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BONDHU := $(VENV)/bin/bondhu
+TORCH_CPU := torch==2.13.0
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test venv clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	@if command -v nvidia-smi >/dev/null 2>&1; then $(PY) -m pip install -q torch; \
+	else $(PY) -m pip install -q $(TORCH_CPU); fi
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(BONDHU) data inspect data/bondhu-empathy/train.jsonl --output runs/inspect
+	$(BONDHU) train configs/tiny-cpu.yaml
+	@if $(BONDHU) --help | grep -q evaluate; then $(BONDHU) evaluate runs/tiny-demo; fi
+	@if $(BONDHU) --help | grep -q chat; then $(BONDHU) chat runs/tiny-demo --message "আজ মনটা খুব খারাপ, কিছুই ভালো লাগছে না।"; fi
+
+test: venv
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,435 @@
+"""Crisis-safety layer: spot messages that signal suicide risk or self-harm, answer them
+with a fixed Bengali message and helplines, and strip unlisted phone numbers from output.
+
+How `assess` decides, in order of precedence:
+
+1. Normalise: `normalize_bengali`, lower-case, curly apostrophes to "'".
+2. Mask EXCEPTIONS (idioms and negations: "গরমে মরে যাচ্ছি", "hese hese more gelam",
+   "this exam is killing me", "আমি মরতে চাই না"). Masked spans are blanked so nothing in
+   them can match later; blanking spans rather than vetoing the whole message keeps
+   "হাসতে হাসতে মরে গেলাম, কিন্তু আর বাঁচতে চাই না" a crisis.
+3. STRONG rules (first-person wish, intent or act: "বাঁচতে চাই না", "nijeke sesh kore dibo",
+   "I want to kill myself", self-harm) flag the message whatever else it says: someone may
+   mention the news and their own wish in one breath. COPYCAT rules ("আমিও ওভাবেই চলে
+   যাই", "I should do the same") are strong but count only when the message names suicide.
+4. CONTEXTUAL rules (means + first-person verb, goodbye messages) are dropped when their
+   clause also has a CONTEXT_CUE (news, awareness event, fiction, someone else's words).
+5. Category: suicide_plan > suicidal_ideation > self_harm. Ideation in a message that also
+   names a time or a plan ("আজ রাতে", "tonight", "planning") is reported as a plan.
+
+Third-person reports mostly need no rule: Bengali verbs carry person ("চাই" I want, "চায়"
+she wants; "করব" I will, "করেছে" she did) and the English rules require "I"/"myself".
+Errors are meant to fall on the side of a false alarm: that costs one kind message with
+helplines, a miss costs far more. This is not a clinical tool; see docs/safety.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from bondhu.data.normalize import normalize_bengali
+
+# --------------------------------------------------------------------------- patterns
+_BN = "\u0980-\u09ff"
+# Python's \b treats Bengali vowel signs as non-word characters, so \b would split
+# "খাবার" into "খাব|ার"; explicit look-arounds keep whole words whole.
+_L, _R = rf"(?<![\w{_BN}'])", rf"(?![\w{_BN}])"
+
+
+def _gap(n: int) -> str:
+    return rf"(?:[^\s।.!?]+\s+){{0,{n}}}"  # up to n words, never across a sentence end
+
+
+def _compile(group: dict[str, str]) -> dict[str, re.Pattern[str]]:
+    return {name: re.compile(_L + "(?:" + p + ")" + _R) for name, p in group.items()}
+
+
+# Bengali-script fragments
+_ICCHA = r"ইচ্ছ[াে]"
+_WANT = rf"(?:চাই|{_ICCHA}\s+(?:করে|করছে|করতেছে|হয়|হচ্ছে)|মন\s+চায়)"
+_BN_MEANS = (r"(?:ঘুমের\s+(?:ওষুধ|ঔষধ|বড়ি|ট্যাবলেট)|অনেকগুলো\s+(?:ওষুধ|ট্যাবলেট)|বিষ(?:ের|টা)?"
+             r"|ইঁদুর\s+মারার\s+\S+|কীটনাশক|দড়ি|ফাঁস|ফ্যানে|ঝুলে|ছাদ\s+থেকে\s+লাফ|ট্রেনের\s+নিচে"
+             r"|রেললাইনে|ঝাঁপ|ব্লেড)")
+_BN_PLAN_VERB = (r"(?:খাব|খাবো|খেয়ে\s+(?:ফেলব|ফেলবো|নেব|নিব|নেবো|ফেলেছি|নিয়েছি)|খেয়েছি"
+                 r"|জমিয়ে\s+রেখেছি|জমাচ্ছি|কিনে\s+(?:এনেছি|রেখেছি|ফেলেছি)|কিনেছি|রেখেছি"
+                 r"|দেব|দেবো|দিব|দিবো|পড়ব|পড়বো|ভাবছি)")
+# Romanized-Bengali fragments: spellings vary (icche/ichcha/iccha, bachte/baachte/banchte)
+_RICCHA = r"(?:i(?:c|ch)+h?[ae]|issh?[ae])"
+_RWANT = rf"(?:chai|cai|{_RICCHA}\s+(?:kore|korche|korchhe|korse|hoy|hocche|hochhe)|mon\s+cha[iy])"
+_RO_MEANS = (r"(?:ghumer\s+(?:oshudh?|osudh?|oushodh|bori|tablet|pill)|onek(?:gulo)?\s+(?:oshudh?|tablet|pill)"
+             r"|bish|bis|poison|dori|rope|fash|fan\s*e|jhule|chh?ad\s+theke\s+laf|train\s*er\s+niche"
+             r"|rail\s*line\s*e|jhap|blade)")
+_RO_PLAN_VERB = (r"(?:khabo|kheye\s+(?:nibo|nebo|felbo|felechi|nisi|felsi)|kheyechi|khaisi"
+                 r"|joma\s+(?:korechi|korchi|korsi|kore\s+rekhechi)|kine\s+(?:rekhechi|enechi|felechi|rakhsi|ansi)"
+                 r"|kinechi|kinsi|rekhechi|rakhsi|dibo|debo|dimu|porbo|pormu|vabchi|bhabchi|vabtesi)")
+# English fragments
+_EN_MEANS = r"(?:(?:sleeping\s+)?pills|tablets|rope|noose|poison|pesticide|razor|blades?|gun)"
+_EN_PLACE = r"(?:the\s+|a\s+|my\s+|this\s+)?(?:roof|rooftop|bridge|building|terrace|balcony|train|bus|truck)"
+
+STRONG: dict[str, dict[str, str]] = {
+    "suicidal_ideation": {
+        # Bengali script
+        "bn.no_will_to_live": rf"বাঁ?চতে\s+(?:আর\s+)?(?:চাই\s*না|{_ICCHA}\s+(?:করে|করছে|হয়)\s*না)",
+        "bn.no_reason_to_live": rf"বেঁ?চে\s+থাকা(?:র)?\s+(?:আর\s+)?(?:কোনো\s+|কোন\s+)?(?:{_ICCHA}|মানে|অর্থ|কারণ)\s+(?:নেই|নাই)"
+                                r"|বেঁ?চে\s+থেকে\s+(?:আর\s+)?(?:কোনো|কী)\s+লাভ",
+        "bn.wish_to_die": rf"(?:মরতে|মরে\s+যেতে)\s+(?:খুব\s+|শুধু\s+|খালি\s+)?{_WANT}(?!\s*না)",
+        "bn.better_dead": rf"মরে\s+(?:গেলেই|গেলে|যাওয়াই)\s+{_gap(4)}(?:ভালো|ভাল|শান্তি)|মরণই\s+ভালো",
+        "bn.end_myself": rf"(?:নিজেকে|নিজের\s+জীবন|জীবনটা?)\s+(?:শেষ|খতম)\s+করে\s+(?:দেব|দেবো|দিব|দিবো|ফেলব|ফেলবো|দিতে\s+{_WANT})",
+        "bn.suicide_intent": rf"(?:আত্মহত্যা|আত্নহত্যা|সুইসাইড)(?:র)?\s+(?:করব|করবো|করতে\s+{_WANT}"
+                            rf"|(?:করার\s+)?(?:কথা|চিন্তা|প্ল্যান)\s+{_gap(2)}(?:ভাবছি|ভাবি|করছি|ঘুরছে|মাথায়\s+আস\S*))",
+        "bn.leave_world": rf"(?:পৃথিবী|দুনিয়া)\s+(?:ছেড়ে|থেকে)\s+(?:চলে\s+)?(?:যেতে\s+{_WANT}|যাব|যাবো)"
+                          rf"|চলে\s+যেতে\s+{_WANT}\s+(?:এই\s+)?(?:পৃথিবী|দুনিয়া)",
+        "bn.without_me": rf"আমি\s+না\s+থাকলে\s+{_gap(4)}(?:ভালো|ভাল|খুশি|যায়\s+আসে\s+না)",
+        # romanized Bengali
+        "ro.no_will_to_live": rf"ba+n?c+h*te\s+(?:(?:ar|r)\s+)?(?:c?hai\s*na+|{_RICCHA}\s+(?:kore|korche|hoy)\s*na)",
+        "ro.no_reason_to_live": rf"be+n?c+h*e\s+thaka?r\s+(?:(?:ar|r)\s+)?(?:kono\s+)?(?:{_RICCHA}|mane|mani|orth[oa]|karon|karan)\s+(?:nai|nei|nay)"
+                                r"|be+n?c+h*e\s+theke\s+(?:(?:ar|r)\s+)?(?:ki|kono)\s+(?:labh|lav|lab)",
+        "ro.wish_to_die": rf"(?:morte|more\s+jete|mor[ei]\s+jaite)\s+(?:khub\s+|shudhu\s+|sudhu\s+)?{_RWANT}(?!\s*na)",
+        "ro.better_dead": rf"mor[ei]\s+(?:gele|gelei|jawai|jaoai|jaowai)\s+{_gap(4)}(?:valo|bhalo|shanti|santi)",
+        "ro.end_myself": rf"(?:nijeke|jibon(?:ta)?|life(?:ta)?)\s+(?:sesh|shesh|ses|khotom)\s+(?:kore|kre)\s+(?:dibo|debo|dimu|felbo|dite\s+{_RWANT})",
+        "ro.suicide_intent": rf"(?:suicide|sucide|suiside|at+m?[oa]h[oa]t+y?a)\s+(?:korbo|krbo|kormu|korte\s+{_RWANT}"
+                            rf"|(?:korar\s+|er\s+)?(?:kotha|chinta|plan)\s+{_gap(2)}(?:bhabchi|vabchi|bhabi|vabi|korchi|mathay\s+ash\S*))",
+        "ro.leave_world": rf"(?:prithibi|duniya|dunia)\s+(?:chh?e?re|theke)\s+(?:chole\s+)?jete\s+{_RWANT}",
+        "ro.without_me": rf"ami\s+na\s+thakle\s+{_gap(4)}(?:valo|bhalo|khushi|khusi|jay\s+ase\s+na)",
+        # English
+        "en.kill_myself": r"kill(?:ing)?\s+myself|kms",
+        "en.not_live": r"(?:don'?t|do\s+not|no\s+longer)\s+(?:want|wanna)\s+(?:to\s+)?(?:live|be\s+alive|exist|wake\s+up)"
+                       r"(?!\s+(?:in|at|with|near|there|abroad|here|like\s+that)\b)",
+        "en.want_die": r"(?:want|wanna|wish\s+(?:i\s+)?(?:could|would))\s+(?:to\s+)?(?:just\s+)?die"
+                       r"|wish\s+i\s+(?:was|were)\s+dead|wish\s+i\s+(?:wasn'?t|was\s+never|had\s+never\s+been)\s+born"
+                       r"|(?:wish|hope)\s+i\s+(?:don'?t|never)\s+wake\s+up",
+        "en.end_life": r"(?:end|take|ending|taking)\s+my\s+(?:own\s+)?life|end(?:ing)?\s+it\s+all",
+        "en.better_off": r"(?:better\s+off|happier)\s+without\s+me",
+        "en.suicidal": r"(?:i'?m|i\s+am|i\s+feel|feeling)\s+(?:so\s+|really\s+|very\s+|kinda\s+)?suicidal"
+                       r"|(?:thinking|thought|think)\s+(?:about|of)\s+(?:suicide|killing\s+myself|ending\s+it)"
+                       r"|(?:i\s+have|i'?ve\s+(?:been\s+)?(?:had|having)|i'?m\s+having)\s+suicidal\s+thoughts"
+                       r"|(?:going|want|plan(?:ning)?)\s+to\s+commit\s+suicide",
+        "en.no_reason": r"no\s+(?:reason|point)\s+(?:for\s+me\s+)?(?:to|in)\s+(?:keep\s+|keeping\s+)?(?:living|live|being\s+alive|going\s+on)",
+    },
+    "self_harm": {
+        "bn.cutting": rf"(?:হাত|কব্জি|শরীর|পা)\s*(?:টা\s+)?(?:কাটি|কাটছি|কেটেছি|কাটব|কাটবো|কেটে\s+ফেলেছি|কাটতে\s+{_WANT})",
+        "bn.hurt_self": rf"নিজেকে\s+(?:আঘাত|কষ্ট|ব্যথা)\s+(?:করি|করছি|করেছি|করব|দিই|দেই|দিচ্ছি|দিয়েছি|করতে\s+{_WANT}|দিতে\s+{_WANT})"
+                        rf"|নিজের\s+ক্ষতি\s+(?:করি|করছি|করেছি|করব|করতে\s+{_WANT})",
+        "bn.head_bang": r"(?:দেয়ালে|দেওয়ালে)\s+মাথা\s+(?:ঠুকি|ঠুকছি|ঠুকেছি|ঠোকাই)",
+        "ro.cutting": rf"(?:hat|haat|hath|kobji)\s+(?:kati|katchi|katsi|ketechi|kete\s+felechi|katbo|katte\s+{_RWANT})",
+        "ro.hurt_self": r"nijeke\s+(?:aghat|aghaat|kosto|koshto|kashto|byatha|betha|hurt)\s+(?:kori|korchi|korsi|korechi|korbo|dei|dii|di|dicchi|disi|diyechi)"
+                        r"|nijer\s+(?:khoti|ksoti)\s+(?:kori|korchi|korsi|korechi)",
+        "ro.head_bang": r"(?:matha\s+(?:deyale|dewale|deoale)|(?:deyale|dewale|deoale)\s+matha)\s+thuk(?:i|chi|si|echi)",
+        "en.self_harm": r"(?:cutting|burning|harming|hurting|punching|hitting|scratching|starving)\s+myself"
+                        r"|(?:cut|burn|hurt|harm|hit)\s+myself\s+(?:on\s+purpose|again|deliberately|when|whenever|to\s+feel|every)"
+                        r"|(?:want|urge|need|wanna)\s+to\s+(?:cut|hurt|harm|burn)\s+(?:myself|my\s+(?:arms?|wrists?|skin|thighs?))"
+                        r"|(?:i|i've|been|started|relapsed(?:\s+into|\s+on)?)\s+self[-\s]?harm(?:ing|ed)?",
+    },
+}
+
+COPYCAT = {  # only counted when SUICIDE_TOPIC also matches the message
+    "bn.copycat": rf"আমিও\s+{_gap(2)}(?:তাই|ওভাবে|ওভাবেই|এভাবে|একই\s+কাজ|ওর\s+মতো)\s+{_gap(2)}(?:করি|করব|করবো|করতে\s+চাই|চলে\s+যাই|চলে\s+যাব|মরি|মরব)",
+    "ro.copycat": rf"amio\s+{_gap(2)}(?:tai|oivabe|oibhabe|ovabe|obhabe|same|eki\s+kaj)\s+{_gap(2)}(?:kori|korbo|korte\s+chai|chole\s+jai|chole\s+jabo|mori|morbo)",
+    "en.copycat": r"(?:i'?ll|i\s+will|i\s+should|i\s+want\s+to|i\s+might|i'?m\s+going\s+to)\s+(?:just\s+)?do\s+(?:the\s+same|it\s+too|that\s+too)",
+}
+SUICIDE_TOPIC = re.compile(r"আত্মহত্যা|আত্নহত্যা|সুইসাইড|suicide|atmohot|attohot|killed\s+(?:him|her|them)sel")
+
+CONTEXTUAL: dict[str, dict[str, str]] = {
+    "suicide_plan": {
+        "bn.means": rf"{_BN_MEANS}\s+{_gap(4)}{_BN_PLAN_VERB}|{_BN_PLAN_VERB}\s+{_gap(3)}{_BN_MEANS}",
+        "ro.means": rf"{_RO_MEANS}\s+{_gap(4)}{_RO_PLAN_VERB}|{_RO_PLAN_VERB}\s+{_gap(3)}{_RO_MEANS}",
+        "en.means": rf"{_EN_MEANS}\s+{_gap(4)}to\s+(?:end\s+it|end\s+my\s+life|kill\s+myself|die|overdose)"
+                    rf"|(?:have|got|bought|'ve)\s+(?:a\s+|the\s+|some\s+|my\s+)?{_EN_MEANS}\s+(?:ready|tied|hidden|saved)"
+                    rf"|(?:saving|stockpiling|hoarding|collecting)\s+(?:up\s+)?(?:my\s+)?{_EN_MEANS}",
+        "en.overdose": r"(?:took|swallowed|taken)\s+(?:a\s+|the\s+)?(?:whole|entire|all|lot\s+of|bunch\s+of|handful\s+of|\d+)\s+"
+                       r"(?:\w+\s+){0,3}?(?:pills|tablets)",
+        "en.jump": rf"(?:going\s+to|gonna|i'?ll|i\s+will|want\s+to|wanna|planning\s+to)\s+(?:just\s+)?jump\s+(?:off|from|in\s+front\s+of)\s+{_EN_PLACE}"
+                   rf"|throw(?:ing)?\s+myself\s+(?:off|from|in\s+front\s+of|under)\s+{_EN_PLACE}",
+    },
+    "suicidal_ideation": {
+        "bn.goodbye": rf"সবাইকে\s+(?:বিদায়|গুডবাই)|বিদায়\s+{_gap(3)}দেখা\s+হবে\s+না"
+                      r"|এটাই\s+(?:হয়তো\s+)?(?:আমার\s+)?শেষ\s+(?:মেসেজ|বার্তা|চিঠি)",
+        "ro.goodbye": rf"sobai(?:ke)?\s+(?:biday|bidai|bye|goodbye)|(?:biday|bidai)\s+{_gap(3)}dekha\s+hobe\s+na"
+                      r"|etai\s+(?:hoyto\s+)?(?:amar\s+)?(?:sesh|shesh|last)\s+(?:message|msg|sms)",
+        "en.goodbye": r"this\s+is\s+(?:my\s+)?goodbye|goodbye\s+(?:everyone|forever|world)|won'?t\s+(?:hear\s+from|see)\s+me\s+again"
+                      r"|this\s+is\s+my\s+(?:last|final)\s+(?:message|text|note)|by\s+the\s+time\s+you\s+read\s+this",
+    },
+}
+
+EXCEPTIONS = {
+    "bn.idiom_die": rf"(?:গরমে|শীতে|ঠান্ডায়|ক্ষুধায়|ক্ষিধায়|খিদেয়|খিদায়|হাসতে\s+হাসতে|হেসে|লজ্জায়|ভয়ে|চাপে|টেনশনে|চিন্তায়)\s+{_gap(2)}মর\S*",
+    "bn.like_dead": r"(?:মরার|মড়ার)\s+মতো",
+    "bn.not_die": r"মরতে\s+চাই\s*না",
+    "ro.idiom_die": rf"(?:gorome?|shite?y?|site?y?|thandai?|khide?y?|khidai|khudhai?|hese\s+hese|hashte\s+hashte|haste\s+haste"
+                    rf"|lojjai?|bhoye|voye|chape|tension\s*e)\s+{_gap(2)}mor\S*",
+    "ro.like_dead": r"morar\s+moto|mara\s+kh[ae]\S*",
+    "ro.not_die": r"morte\s+chai\s*na",
+    "en.idiom": r"killing\s+me|kill\s+for|(?:going\s+to|gonna)\s+kill\s+me|killed\s+it|dying\s+(?:to|for|of)"
+                r"|died\s+(?:laughing|of\s+\w+)|(?:bored|scared|tired|worried|sick)\s+to\s+death",
+    "en.not_die": r"(?:don'?t|do\s+not|never)\s+(?:want|wanna)\s+to\s+die",
+}
+
+# Matched as substrings so Bengali inflections ("খবরে", "খবরের") need no listing.
+CONTEXT_CUES = re.compile(
+    r"খবর|সংবাদ|পত্রিকা|নিউজ|দিবস|সেমিনার|সচেতনতা|প্রতিরোধ|উপন্যাস|গল্পে|গল্পের|সিনেমা|নাটক|চরিত্র|কবিতা"
+    r"|(?:ও|সে|তিনি)\s+(?:বলল|বলেছে|বলেছিল|লিখেছে)|khobor|potrika|news|dibos|seminar|awareness|prevention"
+    r"|novel|story|movie|film|series|character|poem|lyrics|golpo|uponnash|cinema|natok"
+    r"|(?:she|he|they)\s+(?:said|says|wrote|posted)|(?:o|se)\s+(?:bollo|boleche|bolechilo|likheche)")
+_CLAUSE_BREAK = re.compile(r"[।!?\n;,]|\.(?:\s|$)|\s(?:কিন্তু|তবে|but|kintu|tobe)\s")
+_PLAN_CUE = re.compile(r"আজ(?:কে)?\s+রাতে|আজই|প্ল্যান|পরিকল্পনা|aj(?:ke)?\s+rate?|tonight|planning|plan\b")
+
+_STRONG = {cat: _compile(g) for cat, g in STRONG.items()}
+_CONTEXTUAL = {cat: _compile(g) for cat, g in CONTEXTUAL.items()}
+_COPYCAT = _compile(COPYCAT)
+_EXCEPTIONS = _compile(EXCEPTIONS)
+_SEVERITY = ("suicide_plan", "suicidal_ideation", "self_harm")
+
+_RO_MARKERS = set("ami amar amake ar r na nai nei chai kore korchi korbo dibo hoy hobe ache ase kichu valo bhalo keno "
+                  "ki tumi tomar eta ota theke diye jacchi gelam bhai khub mone kotha oke kivabe amader te er e o "
+                  "sob sobai nijeke sesh morte bachte lage".split())
+_EN_MARKERS = set("i the to and is a my me you it of in that this for was have i'm i've don't want be at on with so "
+                  "just what how can am are will it's about".split())
+
+
+@dataclass(frozen=True)
+class SafetyAssessment:
+    """Result of `assess`: whether to switch to the crisis reply, and why (rule names)."""
+
+    is_crisis: bool
+    category: str | None  # "suicidal_ideation" | "suicide_plan" | "self_harm" | None
+    matched: tuple[str, ...]
+    script: str  # "bengali" | "romanized" | "english" | "mixed"
+
+
+def _normalize(text: str) -> str:
+    return normalize_bengali(text).lower().replace("\u2019", "'").replace("\u2018", "'")
+
+
+def detect_script(text: str) -> str:
+    """Guess "bengali", "romanized", "english" or "mixed" from letters and common words."""
+    bn = sum(1 for c in text if "\u0980" <= c <= "\u09ff")
+    la = sum(1 for c in text if c.isascii() and c.isalpha())
+    if bn and la and min(bn, la) / (bn + la) >= 0.25:
+        return "mixed"
+    if bn >= la and bn:
+        return "bengali"
+    words = re.findall(r"[a-z']+", text.lower())
+    ro = sum(w in _RO_MARKERS for w in words)
+    return "romanized" if ro > sum(w in _EN_MARKERS for w in words) else "english"
+
+
+def _clause_has_cue(text: str, pos: int) -> bool:
+    starts = [m.end() for m in _CLAUSE_BREAK.finditer(text, 0, pos)]
+    end = _CLAUSE_BREAK.search(text, pos)
+    return bool(CONTEXT_CUES.search(text[starts[-1] if starts else 0: end.start() if end else len(text)]))
+
+
+def assess(text: str) -> SafetyAssessment:
+    """Rule-based crisis check for Bengali script, romanized Bengali and English text."""
+    norm = _normalize(text)
+    for pat in _EXCEPTIONS.values():  # blank, keeping offsets, so clause lookups still line up
+        norm = pat.sub(lambda m: " " * len(m.group()), norm)
+    hits: dict[str, list[str]] = {}
+    for cat, group in _STRONG.items():
+        hits[cat] = [name for name, pat in group.items() if pat.search(norm)]
+    if SUICIDE_TOPIC.search(norm):
+        hits["suicidal_ideation"] += [name for name, pat in _COPYCAT.items() if pat.search(norm)]
+    for cat, group in _CONTEXTUAL.items():
+        for name, pat in group.items():
+            if any(not _clause_has_cue(norm, m.start()) for m in pat.finditer(norm)):
+                hits.setdefault(cat, []).append(name)
+    matched = tuple(n for cat in _SEVERITY for n in hits.get(cat, []))
+    category = next((c for c in _SEVERITY if hits.get(c)), None)
+    if category == "suicidal_ideation" and _PLAN_CUE.search(norm):
+        category = "suicide_plan"
+    return SafetyAssessment(bool(matched), category, matched, detect_script(text))
+
+
+# -------------------------------------------------------------------------- helplines
+_LINE_FIELDS = {"name": dict, "number": str, "tel": str, "hours": str, "languages": list,
+                "description": str, "source": str}
+
+
+def _need(obj: dict, key: str, typ: type, where: str, src: str):
+    if key not in obj:
+        raise ValueError(f"{src}: missing required field '{where}{key}'")
+    if not isinstance(obj[key], typ) or (typ in (str, list, dict) and not obj[key]):
+        raise ValueError(f"{src}: field '{where}{key}' must be a non-empty {typ.__name__}")
+    return obj[key]
+
+
+def load_helplines(path: str | Path | None = None) -> dict:
+    """Load and validate the helpline file (the bundled helplines.json by default)."""
+    if path is None:
+        res = resources.files("bondhu").joinpath("chat/helplines.json")
+        src, raw = "bondhu/chat/helplines.json", res.read_text(encoding="utf-8")
+    else:
+        src, raw = str(path), Path(path).read_text(encoding="utf-8")
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{src}: not valid JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{src}: top level must be a JSON object")
+    _need(data, "version", int, "", src)
+    _need(data, "last_verified", str, "", src)
+    for code, region in _need(data, "regions", dict, "", src).items():
+        where = f"regions.{code}."
+        if not isinstance(region, dict):
+            raise ValueError(f"{src}: field 'regions.{code}' must be an object")
+        _need(region, "name", str, where, src)
+        for i, line in enumerate(_need(region, "lines", list, where, src)):
+            at = f"{where}lines[{i}]."
+            if not isinstance(line, dict):
+                raise ValueError(f"{src}: field '{at[:-1]}' must be an object")
+            for key, typ in _LINE_FIELDS.items():
+                _need(line, key, typ, at, src)
+            for lang in ("bn", "en"):
+                _need(line["name"], lang, str, at + "name.", src)
+            if not re.fullmatch(r"\+?\d{3,15}", line["tel"]):
+                raise ValueError(f"{src}: field '{at}tel' must be digits with an optional leading +")
+    return data
+
+
+def _regions(helplines: dict, regions: list[str] | None) -> list[dict]:
+    # An unknown region code must never break the crisis reply: fall back to every region.
+    chosen = [helplines["regions"][r] for r in (regions or []) if r in helplines["regions"]]
+    return chosen or list(helplines["regions"].values())
+
+
+def crisis_reply(helplines: dict | None = None, regions: list[str] | None = None) -> str:
+    """The fixed Bengali crisis message (tumi form) with helplines; it keeps the conversation open."""
+    helplines = helplines or load_helplines()
+    chosen = _regions(helplines, regions)
+    emergency = [f"{ln['number']} ({r['name']})" for r in chosen for ln in r["lines"] if ln.get("emergency")]
+    urgent = f" দেরি না করে জরুরি নম্বরে ফোন করো: {', '.join(emergency)}।" if emergency else " দেরি না করে জরুরি সেবায় ফোন করো।"
+    listing = []
+    for region in chosen:
+        listing.append(f"{region['name']}:")
+        for ln in region["lines"]:
+            numbers = " বা ".join([ln["number"], *ln.get("alt_numbers", [])])
+            listing.append(f"• {ln['name']['bn']} ({ln['name']['en']}): {numbers} ({ln['hours']}) — {ln['description']}")
+    return "\n\n".join([
+        "আমি এখানে আছি, তোমার কথা শুনছি। এত কষ্টের কথা আমাকে বলেছ, এটা সহজ ছিল না। "
+        "তুমি যা অনুভব করছ তা গুরুত্বপূর্ণ, আর তুমিও খুব গুরুত্বপূর্ণ।",
+        "আমি একটা এআই, তাই এই মুহূর্তে তোমার পাশে একজন মানুষ থাকা খুব দরকার। এখনই তোমার বিশ্বাসের "
+        "কাউকে জানাও: পরিবারের কেউ, বন্ধু বা শিক্ষক। অথবা নিচের কোনো হেল্পলাইনে ফোন করো। "
+        "যা দিয়ে নিজের ক্ষতি হতে পারে, সম্ভব হলে তা নিজের কাছ থেকে দূরে সরিয়ে রাখো। "
+        "তুমি যদি এখনই বিপদে থাকো বা নিজেকে আঘাত করার খুব কাছাকাছি থাকো," + urgent,
+        "\n".join(listing),
+        "আমি কোথাও যাচ্ছি না। তুমি চাইলে আমার সাথে কথা চালিয়ে যেতে পারো। "
+        "এখন তোমার মনে কী চলছে, আমাকে একটু বলবে?",
+    ])
+
+
+# ------------------------------------------------------------------ number filtering
+PLACEHOLDER = "[নম্বর সরানো হয়েছে]"
+_TO_ASCII = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
+_D = "[0-9০-৯]"
+# Digit groups joined by single spaces, dashes or parentheses; dots are left out so
+# decimals ("3.5") never join into one long run.
+_PHONE_RUN = re.compile(rf"(?<![\w.+])\+?\(?{_D}+\)?(?:[ \-]?\(?{_D}+\)?)*(?!\w)")
+_CALL_WORDS = re.compile(r"কল|ফোন|ডায়াল|হেল্পলাইন|হটলাইন|নম্বর|নাম্বার|যোগাযোগ|call|dial|phone|helpline|hotline"
+                         r"|number|ring|text|sms|whatsapp|contact|tel|kol|fon|nombor|nambar", re.IGNORECASE)
+_NOT_PHONE = re.compile(r"\d{1,2}[-/]\d{1,2}[-/]\d{2,4}|\d{4}-\d{2}-\d{2}|(?:19|20)\d\d")  # dates, years
+_UNIT_AFTER = re.compile(r"\s*(?:টাকা|taka|tk|৳|rupees?|rs\b|%|জন|people|km|kg)", re.IGNORECASE)
+# Only the regions we ship: other country codes can never equal a listed number anyway.
+_COUNTRY_CODES = ("880", "91")
+
+
+def _canonical(raw: str) -> str:
+    text = raw.translate(_TO_ASCII).strip()
+    digits, intl = re.sub(r"\D", "", text), text.startswith("+")
+    if digits.startswith("00"):
+        digits, intl = digits[2:], True
+    for cc in _COUNTRY_CODES:
+        # Without "+" a leading 91/880 is only a country code if a full number follows.
+        if digits.startswith(cc) and len(digits) - len(cc) >= (3 if intl else 9):
+            digits = digits[len(cc):]
+            break
+    return digits[1:] if digits.startswith("0") and len(digits) > 3 else digits  # trunk 0
+
+
+def allowed_numbers(helplines: dict) -> set[str]:
+    """Canonical digit strings (no country code or trunk 0) of every number in the file."""
+    out = set()
+    for region in helplines["regions"].values():
+        for ln in region["lines"]:
+            out.update(_canonical(n) for n in [ln["number"], ln["tel"], *ln.get("alt_numbers", [])])
+    return out
+
+
+def _is_listed(run: str, allowed: set[str]) -> bool:
+    if _canonical(run) in allowed:
+        return True
+    # "999 09612119911" arrives as one run; keep it if it splits into listed numbers.
+    parts = run.split()
+    ok = [True] + [False] * len(parts)
+    for j in range(1, len(parts) + 1):
+        ok[j] = any(ok[i] and _canonical(" ".join(parts[i:j])) in allowed for i in range(j))
+    return len(parts) > 1 and ok[-1]
+
+
+def _phone_like(text: str, m: re.Match[str]) -> bool:
+    ascii_run = m.group().translate(_TO_ASCII)
+    n = sum(c.isdigit() for c in ascii_run)
+    if n < 3 or _NOT_PHONE.fullmatch(ascii_run.strip("+() ")) or _UNIT_AFTER.match(text, m.end()):
+        return False
+    if n >= 7:
+        return True
+    # Short codes (911, 988, 16263) only count near a call word, so "৩০০ জন" or "page 112" stay.
+    window = text[max(0, m.start() - 30): m.start()] + " " + text[m.end(): m.end() + 25]
+    return bool(_CALL_WORDS.search(window))
+
+
+def filter_unlisted_numbers(text: str, helplines: dict) -> str:
+    """Replace phone-like numbers that are not in the helpline file with a placeholder."""
+    allowed = allowed_numbers(helplines)
+
+    def repl(m: re.Match[str]) -> str:
+        return PLACEHOLDER if _phone_like(text, m) and not _is_listed(m.group(), allowed) else m.group()
+
+    return _PHONE_RUN.sub(repl, text)
+
+
+class SafetyLayer:
+    """What the chat engine calls: check input, pick the crisis reply, clean model output."""
+
+    def __init__(self, helplines: dict | None = None, regions: list[str] | None = None):
+        self.helplines = helplines or load_helplines()
+        self.regions = regions
+
+    def check(self, user_text: str) -> SafetyAssessment:
+        return assess(user_text)
+
+    def reply_for(self, assessment: SafetyAssessment) -> str | None:
+        return crisis_reply(self.helplines, self.regions) if assessment.is_crisis else None
+
+    def clean_output(self, text: str) -> str:
+        return filter_unlisted_numbers(text, self.helplines)
+
+
+# ------------------------------------------------------------------------ evaluation
+def evaluate(path: str | Path) -> dict[str, dict[str, float]]:
+    """Precision, recall and false-alarm rate per script (and "all") on a phrases JSONL."""
+    rows = [json.loads(ln) for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    out = {}
+    for script in ["all", *sorted({r["script"] for r in rows})]:
+        sel = [r for r in rows if script == "all" or r["script"] == script]
+        pred = [assess(r["text"]).is_crisis for r in sel]
+        tp = sum(p and r["crisis"] for p, r in zip(pred, sel))
+        fp = sum(p and not r["crisis"] for p, r in zip(pred, sel))
+        pos, neg = sum(r["crisis"] for r in sel), sum(not r["crisis"] for r in sel)
+        out[script] = {"n": len(sel), "precision": tp / (tp + fp) if tp + fp else 1.0,
+                       "recall": tp / pos if pos else 1.0, "false_alarm_rate": fp / neg if neg else 0.0}
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Evaluate the crisis rules on a phrases JSONL file.")
+    parser.add_argument("--eval", required=True, metavar="JSONL")
+    args = parser.parse_args()
+    print(f"{'script':<10} {'n':>4} {'precision':>10} {'recall':>8} {'false_alarm':>12}")
+    for name, s in evaluate(args.eval).items():
+        print(f"{name:<10} {s['n']:>4} {s['precision']:>10.3f} {s['recall']:>8.3f} {s['false_alarm_rate']:>12.3f}")

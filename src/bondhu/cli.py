@@ -1,0 +1,221 @@
+"""The ``bondhu`` command: data, train, export, evaluate, chat and serve."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bondhu.config import BondhuConfig, load_config
+from bondhu.errors import BondhuError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Bondhu: an empathetic Bengali LLaMA 3.1 chatbot.")
+data_app = typer.Typer(no_args_is_help=True, help="Prepare and inspect conversation data.")
+app.add_typer(data_app, name="data")
+console = Console()
+err_console = Console(stderr=True)
+
+DEFAULT_PRESET = "tiny-cpu"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolve_config_path(config: str | None) -> Path | None:
+    """A path, or a preset name from configs/ (``tiny-cpu``, ``llama31-8b-t4``, ...)."""
+    if config is None:
+        config = DEFAULT_PRESET
+    p = Path(config)
+    if p.is_file():
+        return p
+    for base in (Path("configs"), REPO_ROOT / "configs"):
+        candidate = base / f"{config}.yaml"
+        if candidate.is_file():
+            return candidate
+    return p  # load_config reports it as not found
+
+
+def get_config(config: str | None, overrides: list[str] | None) -> BondhuConfig:
+    return load_config(resolve_config_path(config), overrides)
+
+
+def _setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=err_console, show_path=False)])
+    logging.getLogger("bondhu").setLevel(logging.INFO)
+    for noisy in ("transformers", "datasets", "trl", "bitsandbytes", "peft", "accelerate", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _counts_table(title: str, counts: dict) -> Table:
+    table = Table(title=title)
+    table.add_column("reason")
+    table.add_column("records", justify="right")
+    for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        table.add_row(reason, str(n))
+    return table
+
+
+def _print_report(report: dict) -> None:
+    console.print(f"read {report['read']}, kept {report['kept']}, skipped {report['skipped_total']}")
+    for key, title in (("skipped", "skipped records"), ("changed", "changed records"), ("flagged", "flagged records")):
+        if report[key]:
+            console.print(_counts_table(title, report[key]))
+
+
+# ---------------------------------------------------------------------- data
+@data_app.command("prepare")
+def data_prepare(
+    input: str = typer.Argument(..., help="JSONL/JSON/CSV/Parquet file, saved dataset folder, or Hub dataset id"),
+    output: Path = typer.Option(Path("runs/prepared"), "--output", "-o", help="Folder for dataset/, conversations.jsonl, report.json"),
+    config: Optional[str] = typer.Option(None, "--config", "-c", help="Config file or preset (default: tiny-cpu)"),
+    fmt: Optional[str] = typer.Option(None, "--format", help="auto, native, messages, sharegpt or becc"),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first invalid record (exit code 2)"),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value config overrides"),
+):
+    """Clean, template and tokenize conversations; skipped records are counted by reason."""
+    from bondhu.data.processor import DatasetProcessor
+    from bondhu.train.loading import load_tokenizer
+
+    extra = list(overrides or []) + ([f"data.format={fmt}"] if fmt else [])
+    cfg = get_config(config, extra)
+    processor = DatasetProcessor(load_tokenizer(cfg.model), cfg.data, cfg.model.pad_token)
+    prepared = processor.prepare(input, strict=strict)
+    out = prepared.save(output)
+    _print_report(prepared.report.to_json())
+    console.print(f"wrote {len(prepared.rows)} conversations to {out}/ (report: {out / 'report.json'})")
+
+
+@data_app.command("inspect")
+def data_inspect(
+    input: str = typer.Argument(..., help="Conversation file, folder or Hub id"),
+    config: Optional[str] = typer.Option(None, "--config", "-c"),
+    output: Path = typer.Option(Path("runs/inspect"), "--output", "-o", help="Folder for stats.json and lengths.png"),
+    overrides: Optional[List[str]] = typer.Argument(None),
+):
+    """Counts, emotions, token-length percentiles, tokens per word, and a histogram PNG."""
+    from bondhu.data.inspect import dataset_stats, plot_lengths
+    from bondhu.data.processor import DatasetProcessor
+    from bondhu.train.loading import load_tokenizer
+
+    cfg = get_config(config, overrides)
+    tokenizer = load_tokenizer(cfg.model)
+    prepared = DatasetProcessor(tokenizer, cfg.data, cfg.model.pad_token).prepare(input)
+    stats = dataset_stats(prepared, tokenizer)
+    output.mkdir(parents=True, exist_ok=True)
+    png = plot_lengths([r["length"] for r in prepared.rows], output / "lengths.png")
+    (output / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2), "utf-8")
+    table = Table(title=f"{input}")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    table.add_row("conversations", str(stats["conversations"]))
+    table.add_row("user turns", f"{stats['user_turns']} ({stats['turns_per_conversation']} per conversation)")
+    for k, v in stats["token_length"].items():
+        table.add_row(f"tokens {k}", str(v))
+    table.add_row("tokens per word", str(stats["tokens_per_word"]))
+    table.add_row("characters per token", str(stats["chars_per_token"]))
+    table.add_row("tokenizer", str(stats["tokenizer"]))
+    console.print(table)
+    console.print(_counts_table("emotions", stats["emotions"]))
+    console.print(f"histogram: {png}")
+
+
+# ---------------------------------------------------------------------- train
+@app.command()
+def train(
+    config: Optional[str] = typer.Argument(None, help="Config file or preset (default: tiny-cpu)"),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, e.g. training.epochs=2"),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the run's latest checkpoint"),
+    num_processes: Optional[int] = typer.Option(None, "--num-processes", help="Data-parallel processes (accelerate)"),
+):
+    """Fine-tune with LoRA/QLoRA and write runs/<name>/."""
+    extra = list(overrides or [])
+    if num_processes:
+        extra.append(f"training.num_processes={num_processes}")
+    cfg = get_config(config, extra)
+    if cfg.training.num_processes > 1 and "LOCAL_RANK" not in os.environ:
+        from bondhu.train.distributed import launch
+
+        raise typer.Exit(launch(resolve_config_path(config), extra, resume, cfg.training.num_processes))
+    from bondhu.train.finetuner import LLAMAFineTuner
+
+    summary = LLAMAFineTuner(cfg).train(resume=resume)
+    if not summary:
+        return
+    console.print(f"strategy [bold]{summary['strategy']}[/]: {summary['strategy_reason']}")
+    console.print(f"{summary['steps']} steps, loss {summary['first_loss']:.3f} → {summary['last_loss']:.3f}, "
+                  f"{summary['tokens_per_second']} tokens/s, padding-free {summary['padding_free_on']}")
+    if summary["interrupted"]:
+        console.print(f"interrupted: checkpoint saved; continue with `bondhu train {config or ''} --resume`")
+        raise typer.Exit(130)
+    console.print(f"run directory: {cfg.run_dir}")
+
+
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="Run directory (runs/<name>)"),
+    merged: bool = typer.Option(False, "--merged", help="Merge the adapter into 16-bit weights"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o"),
+    dtype: str = typer.Option("auto", help="bfloat16, float16 or auto"),
+):
+    """Export a run: the merged 16-bit model (``--merged``) for vLLM or plain transformers."""
+    from bondhu.train.export import export_merged
+
+    if not merged:
+        raise BondhuError("nothing to export: pass --merged (the adapter itself is already in RUN/adapter)")
+    out = export_merged(run, output, dtype)
+    console.print(f"merged model written to {out}")
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
+    verbose = "-v" in sys.argv or "--verbose" in sys.argv
+    sys.argv = [a for a in sys.argv if a not in ("-v", "--verbose")]
+    _setup_logging(verbose)
+    try:
+        _register_late_commands()
+        app(standalone_mode=False)
+    except BondhuError as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(err.exit_code)
+    except (typer.Exit, SystemExit) as done:
+        code = getattr(done, "exit_code", None) if isinstance(done, typer.Exit) else done.code
+        sys.exit(code or 0)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as err:  # the last line of defence: still no traceback unless asked
+        import click
+
+        if isinstance(err, click.exceptions.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        if isinstance(err, click.exceptions.Abort):
+            sys.exit(130)
+        if os.environ.get("BONDHU_DEBUG"):
+            raise
+        err_console.print(f"[bold red]error:[/] {type(err).__name__}: {err} (set BONDHU_DEBUG=1 for the traceback)",
+                          highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+def _register_late_commands() -> None:
+    """Evaluate, chat and serve live in their own modules; they attach here when present."""
+    for module in ("bondhu.evaluate.cli", "bondhu.chat.cli", "bondhu.serve.cli"):
+        try:
+            __import__(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
+
+
+if __name__ == "__main__":
+    main()

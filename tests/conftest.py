@@ -1,0 +1,67 @@
+"""Shared fixtures: a tiny tokenizer and model built from local text, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from helpers import BUNDLED, MINI
+
+
+@pytest.fixture(scope="session")
+def tiny_spec():
+    from bondhu.config import TinyModelSpec
+
+    corpus = [str(BUNDLED / "train.jsonl")] if (BUNDLED / "train.jsonl").exists() else [str(MINI)]
+    return TinyModelSpec(vocab_size=2048, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, tokenizer_corpus=corpus)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_spec) -> Path:
+    from bondhu.train.tiny import ensure_tiny
+
+    return ensure_tiny(tmp_path_factory.mktemp("tiny") / "model", tiny_spec)
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture()
+def tiny_overrides(tiny_model_dir, tmp_path) -> list[str]:
+    """Config overrides that point a run at the session's tiny model and a temp runs folder."""
+    return [f"model.name_or_path={tiny_model_dir}", "model.tiny=null", f"output.runs_dir={tmp_path / 'runs'}"]
+
+
+class CliResult:
+    def __init__(self, code, out, err):
+        self.code, self.out, self.err = code, out, err
+
+
+@pytest.fixture()
+def run_cli(capsys, monkeypatch):
+    """Run ``bondhu ARGS`` in-process and return exit code, stdout and stderr."""
+    from bondhu import cli
+
+    def run(*args: str) -> CliResult:
+        monkeypatch.setattr(sys, "argv", ["bondhu", *map(str, args)])
+        code = 0
+        try:
+            cli.main()
+        except SystemExit as done:
+            code = done.code or 0
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
