@@ -51,82 +51,105 @@ def _compile(group: dict[str, str]) -> dict[str, re.Pattern[str]]:
 # Bengali-script fragments
 _ICCHA = r"ইচ্ছ[াে]"
 _WANT = rf"(?:চাই|{_ICCHA}\s+(?:করে|করছে|করতেছে|হয়|হচ্ছে)|মন\s+চায়)"
-_BN_MEANS = (r"(?:ঘুমের\s+(?:ওষুধ|ঔষধ|বড়ি|ট্যাবলেট)|অনেকগুলো\s+(?:ওষুধ|ট্যাবলেট)|বিষ(?:ের|টা)?"
-             r"|ইঁদুর\s+মারার\s+\S+|কীটনাশক|দড়ি|ফাঁস|ফ্যানে|ঝুলে|ছাদ\s+থেকে\s+লাফ|ট্রেনের\s+নিচে"
-             r"|রেললাইনে|ঝাঁপ|ব্লেড)")
-_BN_PLAN_VERB = (r"(?:খাব|খাবো|খেয়ে\s+(?:ফেলব|ফেলবো|নেব|নিব|নেবো|ফেলেছি|নিয়েছি)|খেয়েছি"
-                 r"|জমিয়ে\s+রেখেছি|জমাচ্ছি|কিনে\s+(?:এনেছি|রেখেছি|ফেলেছি)|কিনেছি|রেখেছি"
-                 r"|দেব|দেবো|দিব|দিবো|পড়ব|পড়বো|ভাবছি)")
+_BN_MEANS = (r"(?:ঘুমের\s+(?:ওষুধ|ঔষধ|বড়ি|ট্যাবলেট)|অনেকগুলো\s+(?:ওষুধ|ট্যাবলেট)|বিষ(?:ের|টা)?|ইঁদুর\s+মারার\s+\S+|কীটনাশক"
+             r"|দড়ি|ফাঁস|ফ্যানে|ঝুলে|ছাদ\s+থেকে\s+লাফ|ট্রেনের\s+নিচে|রেললাইনে|ঝাঁপ|ব্লেড)")
+_BN_PLAN_VERB = (r"(?:খাব|খাবো|খেয়ে\s+(?:ফেলব|ফেলবো|নেব|নিব|নেবো|ফেলেছি|নিয়েছি)|খেয়েছি|জমিয়ে\s+রেখেছি|জমাচ্ছি"
+                 r"|কিনে\s+(?:এনেছি|রেখেছি|ফেলেছি)|কিনেছি|রেখেছি|দেব|দেবো|দিব|দিবো|পড়ব|পড়বো|ভাবছি|ঠিক\s+করেছি)")
 # Romanized-Bengali fragments: spellings vary (icche/ichcha/iccha, bachte/baachte/banchte)
 _RICCHA = r"(?:i(?:c|ch)+h?[ae]|issh?[ae])"
 _RWANT = rf"(?:chai|cai|{_RICCHA}\s+(?:kore|korche|korchhe|korse|hoy|hocche|hochhe)|mon\s+cha[iy])"
-_RO_MEANS = (r"(?:ghumer\s+(?:oshudh?|osudh?|oushodh|bori|tablet|pill)|onek(?:gulo)?\s+(?:oshudh?|tablet|pill)"
-             r"|bish|bis|poison|dori|rope|fash|fan\s*e|jhule|chh?ad\s+theke\s+laf|train\s*er\s+niche"
-             r"|rail\s*line\s*e|jhap|blade)")
-_RO_PLAN_VERB = (r"(?:khabo|kheye\s+(?:nibo|nebo|felbo|felechi|nisi|felsi)|kheyechi|khaisi"
-                 r"|joma\s+(?:korechi|korchi|korsi|kore\s+rekhechi)|kine\s+(?:rekhechi|enechi|felechi|rakhsi|ansi)"
-                 r"|kinechi|kinsi|rekhechi|rakhsi|dibo|debo|dimu|porbo|pormu|vabchi|bhabchi|vabtesi)")
-# English fragments
+_RO_MEANS = (r"(?:ghumer\s+(?:oshudh?|osudh?|oushodh|bori|tablet|pill)|onek(?:\s*gulo)?\s+(?:oshudh?|tablet|pill)|bish|bis|poison"
+             r"|dori|rope|fash|fan\s*e|jhule|chh?ad\s+theke\s+laf|train\s*er\s+niche|rail\s*line\s*e|jhap|blade)")
+_RO_PLAN_VERB = (r"(?:khabo|kheye\s+(?:nibo|nebo|felbo|felechi|nisi|felsi)|kheyechi|khaisi|joma\s+(?:korechi|korchi|korsi|kore\s+rekhechi)"
+                 r"|kine\s+(?:rekhechi|enechi|felechi|rakhsi|ansi)|kinechi|kinsi|rekhechi|rakhsi|dibo|debo|dimu|porbo|pormu"
+                 r"|vabchi|bhabchi|vabtesi)")
 _EN_MEANS = r"(?:(?:sleeping\s+)?pills|tablets|rope|noose|poison|pesticide|razor|blades?|gun)"
 _EN_PLACE = r"(?:the\s+|a\s+|my\s+|this\s+)?(?:roof|rooftop|bridge|building|terrace|balcony|train|bus|truck)"
+_EN_INTENT = r"(?:going\s+to|gonna|i'?ll|i\s+will|want\s+to|wanna|planning\s+to|about\s+to)"
 
 STRONG: dict[str, dict[str, str]] = {
     "suicidal_ideation": {
         # Bengali script
-        "bn.no_will_to_live": rf"বাঁ?চতে\s+(?:আর\s+)?(?:চাই\s*না|{_ICCHA}\s+(?:করে|করছে|হয়)\s*না)",
-        "bn.no_reason_to_live": rf"বেঁ?চে\s+থাকা(?:র)?\s+(?:আর\s+)?(?:কোনো\s+|কোন\s+)?(?:{_ICCHA}|মানে|অর্থ|কারণ)\s+(?:নেই|নাই)"
-                                r"|বেঁ?চে\s+থেকে\s+(?:আর\s+)?(?:কোনো|কী)\s+লাভ",
+        "bn.no_will_to_live": rf"বাঁ?চতে\s+(?:আর\s+)?(?:চাই\s*না|{_ICCHA}\s+(?:করে|করছে|হয়)\s*না)"
+                              rf"|বাঁ?চার\s+(?:আর\s+)?(?:কোনো\s+)?(?:{_ICCHA}|মানে|শখ)\s+(?:নেই|নাই)"
+                              r"|বেঁ?চে\s+থাকতে\s+(?:আর\s+)?(?:চাই\s*না|ভালো?\s+লাগে\s*না)",
+        "bn.no_reason_to_live": rf"বেঁ?চে\s+থাকা(?:র)?\s+(?:আর\s+)?(?:কোনো?\s+)?(?:{_ICCHA}|মানে|অর্থ|কারণ|দরকার)\s+(?:নেই|নাই)"
+                                r"|বেঁ?চে\s+থেকে\s+(?:আর\s+)?(?:কোনো|কী|কি)\s+(?:লাভ|হবে)",
         "bn.wish_to_die": rf"(?:মরতে|মরে\s+যেতে)\s+(?:খুব\s+|শুধু\s+|খালি\s+)?{_WANT}(?!\s*না)",
         "bn.better_dead": rf"মরে\s+(?:গেলেই|গেলে|যাওয়াই)\s+{_gap(4)}(?:ভালো|ভাল|শান্তি)|মরণই\s+ভালো",
-        "bn.end_myself": rf"(?:নিজেকে|নিজের\s+জীবন|জীবনটা?)\s+(?:শেষ|খতম)\s+করে\s+(?:দেব|দেবো|দিব|দিবো|ফেলব|ফেলবো|দিতে\s+{_WANT})",
+        "bn.nobody_cares": rf"মরে\s+গেলে\s+{_gap(3)}(?:কেউ|কারো|কারও)\s+{_gap(2)}(?:কাঁদবে\s+না|যায়\s+আসে\s+না|আসে\s+যায়\s+না|টেরও\s+পাবে\s+না)",
+        "bn.end_myself": rf"(?:নিজেকে|নিজের\s+জীবন|জীবনটা?)\s+(?:শেষ|খতম)\s+করে\s+(?:দেব|দেবো|দিব|দিবো|ফেলব|ফেলবো|দিতে\s+{_WANT})"
+                         rf"|সব\s+(?:শেষ|খতম)\s+করে\s+(?:দেব|দেবো|দিব|দিবো|ফেলব)",
+        "bn.kill_myself": rf"নিজেকে\s+(?:মেরে\s+(?:ফেলব|ফেলবো|ফেলি|দেব|ফেলতে\s+{_WANT})|খুন\s+(?:করব|করবো|করতে\s+{_WANT}))"
+                          r"|নিজের\s+(?:প্রাণ|জীবন)\s+নিয়ে\s+(?:নেব|নিব|ফেলব)",
         "bn.suicide_intent": rf"(?:আত্মহত্যা|আত্নহত্যা|সুইসাইড)(?:র)?\s+(?:করব|করবো|করতে\s+{_WANT}"
-                            rf"|(?:করার\s+)?(?:কথা|চিন্তা|প্ল্যান)\s+{_gap(2)}(?:ভাবছি|ভাবি|করছি|ঘুরছে|মাথায়\s+আস\S*))",
+                             rf"|(?:করার\s+)?(?:কথা|চিন্তা|প্ল্যান)\s+{_gap(2)}(?:ভাবছি|ভাবি|করছি|ঘুরছে|মাথায়\s+আস\S*))",
         "bn.leave_world": rf"(?:পৃথিবী|দুনিয়া)\s+(?:ছেড়ে|থেকে)\s+(?:চলে\s+)?(?:যেতে\s+{_WANT}|যাব|যাবো)"
-                          rf"|চলে\s+যেতে\s+{_WANT}\s+(?:এই\s+)?(?:পৃথিবী|দুনিয়া)",
+                          rf"|চলে\s+যেতে\s+{_WANT}\s+(?:এই\s+)?(?:পৃথিবী|দুনিয়া)|থাকতে\s+চাই\s*না\s+{_gap(1)}(?:দুনিয়ায়|পৃথিবীতে)"
+                          r"|(?:দুনিয়ায়|পৃথিবীতে)\s+(?:আর\s+)?থাকতে\s+চাই\s*না",
         "bn.without_me": rf"আমি\s+না\s+থাকলে\s+{_gap(4)}(?:ভালো|ভাল|খুশি|যায়\s+আসে\s+না)",
+        "bn.never_wake": rf"(?:ঘুমিয়ে|ঘুমাই|ঘুমালে)\s+{_gap(4)}(?:কখনো\s+|কোনোদিন\s+)?(?:না\s+উঠি|উঠতে\s+চাই\s*না|না\s+ভাঙে)"
+                         r"|ঘুম\s+যেন\s+(?:আর\s+)?(?:কখনো\s+)?না\s+ভাঙে",
         # romanized Bengali
-        "ro.no_will_to_live": rf"ba+n?c+h*te\s+(?:(?:ar|r)\s+)?(?:c?hai\s*na+|{_RICCHA}\s+(?:kore|korche|hoy)\s*na)",
+        "ro.no_will_to_live": rf"ba+n?c+h*te\s+(?:(?:ar|r)\s+)?(?:c?hai\s*na+|{_RICCHA}\s+(?:kore|korche|hoy)\s*na)"
+                              rf"|ba+n?c+h*ar\s+(?:(?:ar|r)\s+)?(?:kono\s+)?(?:{_RICCHA}|mane|s?hokh)\s+(?:nai|nei)"
+                              r"|be+n?c+h*e\s+thakte\s+(?:(?:ar|r)\s+)?(?:chai\s*na|b?h?val[oa]\s+lag(?:e|che)\s*na)",
         "ro.no_reason_to_live": rf"be+n?c+h*e\s+thaka?r\s+(?:(?:ar|r)\s+)?(?:kono\s+)?(?:{_RICCHA}|mane|mani|orth[oa]|karon|karan)\s+(?:nai|nei|nay)"
-                                r"|be+n?c+h*e\s+theke\s+(?:(?:ar|r)\s+)?(?:ki|kono)\s+(?:labh|lav|lab)",
-        "ro.wish_to_die": rf"(?:morte|more\s+jete|mor[ei]\s+jaite)\s+(?:khub\s+|shudhu\s+|sudhu\s+)?{_RWANT}(?!\s*na)",
+                                r"|be+n?c+h*e\s+theke\s+(?:(?:ar|r)\s+)?(?:ki|kono)\s+(?:labh|lav|lab|hobe)",
+        "ro.wish_to_die": rf"(?:morte|mor[eia]\s+ja(?:i)?te|moira\s+ja(?:i)?te)\s+(?:khub\s+|shudhu\s+|sudhu\s+)?{_RWANT}(?!\s*na)",
         "ro.better_dead": rf"mor[ei]\s+(?:gele|gelei|jawai|jaoai|jaowai)\s+{_gap(4)}(?:valo|bhalo|shanti|santi)",
-        "ro.end_myself": rf"(?:nijeke|jibon(?:ta)?|life(?:ta)?)\s+(?:sesh|shesh|ses|khotom)\s+(?:kore|kre)\s+(?:dibo|debo|dimu|felbo|dite\s+{_RWANT})",
+        "ro.nobody_cares": rf"mor[ei]\s+gele\s+{_gap(3)}(?:keu|karo|kar[oa])\s+{_gap(2)}(?:kandbe\s+na|jay\s+ase\s+na|ase\s+jay\s+na|bujhbe\s+na)",
+        "ro.end_myself": rf"(?:nijeke|jibon(?:ta)?|life(?:ta)?|sob)\s+(?:sesh|shesh|ses|khotom)\s+(?:kore|kre)\s+(?:dibo|debo|dimu|felbo|dite\s+{_RWANT})",
+        "ro.kill_myself": rf"nijeke\s+(?:mere\s+(?:felbo|felmu|feli|dibo|felte\s+{_RWANT})|khun\s+(?:korbo|korte\s+{_RWANT}))",
         "ro.suicide_intent": rf"(?:suicide|sucide|suiside|at+m?[oa]h[oa]t+y?a)\s+(?:korbo|krbo|kormu|korte\s+{_RWANT}"
-                            rf"|(?:korar\s+|er\s+)?(?:kotha|chinta|plan)\s+{_gap(2)}(?:bhabchi|vabchi|bhabi|vabi|korchi|mathay\s+ash\S*))",
-        "ro.leave_world": rf"(?:prithibi|duniya|dunia)\s+(?:chh?e?re|theke)\s+(?:chole\s+)?jete\s+{_RWANT}",
+                             rf"|(?:korar\s+|er\s+)?(?:kotha|chinta|plan)\s+{_gap(2)}(?:bhabchi|vabchi|bhabi|vabi|korchi|mathay\s+ash\S*))",
+        "ro.leave_world": rf"(?:prithibi|duniya|dunia)\s+(?:chh?e?re|theke)\s+(?:chole\s+)?jete\s+{_RWANT}"
+                          r"|thakte\s+chai\s*na\s+(?:ei\s+)?(?:duniya|dunia|prithibi)",
         "ro.without_me": rf"ami\s+na\s+thakle\s+{_gap(4)}(?:valo|bhalo|khushi|khusi|jay\s+ase\s+na)",
+        "ro.never_wake": rf"ghum(?:iye|aile|ale)\s+{_gap(4)}(?:kokhono\s+)?(?:na\s+uthi|uthte\s+chai\s*na|na\s+b?h?vange)",
         # English
         "en.kill_myself": r"kill(?:ing)?\s+myself|kms",
-        "en.not_live": r"(?:don'?t|do\s+not|no\s+longer)\s+(?:want|wanna)\s+(?:to\s+)?(?:live|be\s+alive|exist|wake\s+up)"
+        "en.not_live": r"(?:don'?t|do\s+not|no\s+longer)\s+(?:want|wanna)\s+(?:to\s+)?(?:live|be\s+alive|exist|wake\s+up|be\s+(?:here|around)\s+any\s*more)"
                        r"(?!\s+(?:in|at|with|near|there|abroad|here|like\s+that)\b)",
-        "en.want_die": r"(?:want|wanna|wish\s+(?:i\s+)?(?:could|would))\s+(?:to\s+)?(?:just\s+)?die"
-                       r"|wish\s+i\s+(?:was|were)\s+dead|wish\s+i\s+(?:wasn'?t|was\s+never|had\s+never\s+been)\s+born"
-                       r"|(?:wish|hope)\s+i\s+(?:don'?t|never)\s+wake\s+up",
+        "en.want_die": r"(?:want|wanna|wish\s+(?:i\s+)?(?:could|would))\s+(?:to\s+)?(?:just\s+)?die|i'?d\s+rather\s+be\s+dead|i\s+should\s+just\s+die"
+                       r"|wish\s+i\s+(?:was|were)\s+dead|wish\s+i\s+(?:wasn'?t|was\s+never|had\s+never\s+been)\s+born",
+        "en.never_wake": r"(?:wish|hope)\s+i\s+(?:don'?t|never)\s+wake\s+up|(?:go\s+to\s+sleep|sleep|fall\s+asleep)\s+and\s+never\s+wake\s+up",
         "en.end_life": r"(?:end|take|ending|taking)\s+my\s+(?:own\s+)?life|end(?:ing)?\s+it\s+all",
         "en.better_off": r"(?:better\s+off|happier)\s+without\s+me",
+        "en.nobody_cares": r"(?:nobody|no\s+one|no-one)\s+(?:would|will)\s+(?:even\s+)?(?:care|notice|miss\s+me)\s+if\s+i\s+"
+                           r"(?:died|was\s+gone|were\s+gone|disappeared|killed\s+myself|was\s+dead)",
+        "en.give_up_life": r"(?:tired\s+of|done\s+with|hate)\s+(?:living|being\s+alive)|done\s+with\s+life|can'?t\s+go\s+on\s+(?:any\s*more|any\s+longer)"
+                           r"|(?:want|wanna)\s+to\s+disappear\s+(?:forever|for\s+good|permanently)",
         "en.suicidal": r"(?:i'?m|i\s+am|i\s+feel|feeling)\s+(?:so\s+|really\s+|very\s+|kinda\s+)?suicidal"
                        r"|(?:thinking|thought|think)\s+(?:about|of)\s+(?:suicide|killing\s+myself|ending\s+it)"
                        r"|(?:i\s+have|i'?ve\s+(?:been\s+)?(?:had|having)|i'?m\s+having)\s+suicidal\s+thoughts"
                        r"|(?:going|want|plan(?:ning)?)\s+to\s+commit\s+suicide",
         "en.no_reason": r"no\s+(?:reason|point)\s+(?:for\s+me\s+)?(?:to|in)\s+(?:keep\s+|keeping\s+)?(?:living|live|being\s+alive|going\s+on)",
     },
+    "suicide_plan": {
+        "bn.note": r"(?:সুইসাইড|আত্মহত্যার)\s+নোট\s+(?:লিখেছি|লিখে\s+রেখেছি|লিখছি)",
+        "ro.note": r"suicide\s+note\s+(?:likhechi|likhsi|likhe\s+rekhechi|likhchi)",
+        "en.note": r"(?:wrote|written|writing|write)\s+(?:my\s+|a\s+)?(?:suicide|goodbye)\s+(?:note|letter)",
+        "en.overdose": rf"{_EN_INTENT}\s+(?:take\s+an\s+)?overdose|i\s+(?:just\s+)?overdosed|i'?ve\s+(?:taken|had)\s+an\s+overdose",
+    },
     "self_harm": {
-        "bn.cutting": rf"(?:হাত|কব্জি|শরীর|পা)\s*(?:টা\s+)?(?:কাটি|কাটছি|কেটেছি|কাটব|কাটবো|কেটে\s+ফেলেছি|কাটতে\s+{_WANT})",
+        "bn.cutting": rf"(?:হাত|কব্জি|শরীর|পা)\s*(?:টা\s+)?(?:কাটি|কাটছি|কেটেছি|কাটব|কাটবো|কেটে\s+ফেলেছি|কাটতে\s+{_WANT})"
+                      r"|(?:ব্লেড|ছুরি|কাচ)\s+(?:দিয়ে\s+)?(?:চালিয়েছি|চালাই|চালাচ্ছি|চালাব|টেনেছি)",
         "bn.hurt_self": rf"নিজেকে\s+(?:আঘাত|কষ্ট|ব্যথা)\s+(?:করি|করছি|করেছি|করব|দিই|দেই|দিচ্ছি|দিয়েছি|করতে\s+{_WANT}|দিতে\s+{_WANT})"
-                        rf"|নিজের\s+ক্ষতি\s+(?:করি|করছি|করেছি|করব|করতে\s+{_WANT})",
-        "bn.head_bang": r"(?:দেয়ালে|দেওয়ালে)\s+মাথা\s+(?:ঠুকি|ঠুকছি|ঠুকেছি|ঠোকাই)",
-        "ro.cutting": rf"(?:hat|haat|hath|kobji)\s+(?:kati|katchi|katsi|ketechi|kete\s+felechi|katbo|katte\s+{_RWANT})",
-        "ro.hurt_self": r"nijeke\s+(?:aghat|aghaat|kosto|koshto|kashto|byatha|betha|hurt)\s+(?:kori|korchi|korsi|korechi|korbo|dei|dii|di|dicchi|disi|diyechi)"
-                        r"|nijer\s+(?:khoti|ksoti)\s+(?:kori|korchi|korsi|korechi)",
-        "ro.head_bang": r"(?:matha\s+(?:deyale|dewale|deoale)|(?:deyale|dewale|deoale)\s+matha)\s+thuk(?:i|chi|si|echi)",
+                        rf"|নিজের\s+ক্ষতি\s+(?:করি|করছি|করেছি|করব|করতে\s+{_WANT})|(?:দেয়ালে|দেওয়ালে)\s+মাথা\s+(?:ঠুকি|ঠুকছি|ঠুকেছি|ঠোকাই)",
+        "ro.cutting": rf"(?:hat|haat|hath|kobji)\s+(?:kati|katchi|katsi|ketechi|kete\s+felechi|katbo|katte\s+{_RWANT})"
+                      r"|(?:blade|churi|kach)\s+(?:diye\s+)?(?:chaliyechi|chalaisi|chalai|chalabo)",
+        "ro.hurt_self": r"nijeke\s+(?:aghaa?t|kosto|koshto|kashto|byatha|betha|hurt)\s+(?:kori|korchi|korsi|korechi|korbo|dei|dii|di|dicchi|disi|diyechi)"
+                        r"|nijer\s+(?:khoti|ksoti)\s+(?:kori|korchi|korsi|korechi)"
+                        r"|(?:matha\s+(?:deyale|dewale|deoale)|(?:deyale|dewale|deoale)\s+matha)\s+thuk(?:i|chi|si|echi)",
         "en.self_harm": r"(?:cutting|burning|harming|hurting|punching|hitting|scratching|starving)\s+myself"
                         r"|(?:cut|burn|hurt|harm|hit)\s+myself\s+(?:on\s+purpose|again|deliberately|when|whenever|to\s+feel|every)"
                         r"|(?:want|urge|need|wanna)\s+to\s+(?:cut|hurt|harm|burn)\s+(?:myself|my\s+(?:arms?|wrists?|skin|thighs?))"
-                        r"|(?:i|i've|been|started|relapsed(?:\s+into|\s+on)?)\s+self[-\s]?harm(?:ing|ed)?",
+                        r"|(?:slit|slash|slice|cut)\s+(?:open\s+)?my\s+(?:wrists?|veins?)|(?:i|i've|been|started|relapsed(?:\s+into|\s+on)?)\s+self[-\s]?harm(?:ing|ed)?",
     },
 }
 
-COPYCAT = {  # only counted when SUICIDE_TOPIC also matches the message
+COPYCAT = {  # counted only when SUICIDE_TOPIC also matches: "me too" means nothing on its own
     "bn.copycat": rf"আমিও\s+{_gap(2)}(?:তাই|ওভাবে|ওভাবেই|এভাবে|একই\s+কাজ|ওর\s+মতো)\s+{_gap(2)}(?:করি|করব|করবো|করতে\s+চাই|চলে\s+যাই|চলে\s+যাব|মরি|মরব)",
     "ro.copycat": rf"amio\s+{_gap(2)}(?:tai|oivabe|oibhabe|ovabe|obhabe|same|eki\s+kaj)\s+{_gap(2)}(?:kori|korbo|korte\s+chai|chole\s+jai|chole\s+jabo|mori|morbo)",
     "en.copycat": r"(?:i'?ll|i\s+will|i\s+should|i\s+want\s+to|i\s+might|i'?m\s+going\s+to)\s+(?:just\s+)?do\s+(?:the\s+same|it\s+too|that\s+too)",
@@ -140,14 +163,13 @@ CONTEXTUAL: dict[str, dict[str, str]] = {
         "en.means": rf"{_EN_MEANS}\s+{_gap(4)}to\s+(?:end\s+it|end\s+my\s+life|kill\s+myself|die|overdose)"
                     rf"|(?:have|got|bought|'ve)\s+(?:a\s+|the\s+|some\s+|my\s+)?{_EN_MEANS}\s+(?:ready|tied|hidden|saved)"
                     rf"|(?:saving|stockpiling|hoarding|collecting)\s+(?:up\s+)?(?:my\s+)?{_EN_MEANS}",
-        "en.overdose": r"(?:took|swallowed|taken)\s+(?:a\s+|the\s+)?(?:whole|entire|all|lot\s+of|bunch\s+of|handful\s+of|\d+)\s+"
-                       r"(?:\w+\s+){0,3}?(?:pills|tablets)",
-        "en.jump": rf"(?:going\s+to|gonna|i'?ll|i\s+will|want\s+to|wanna|planning\s+to)\s+(?:just\s+)?jump\s+(?:off|from|in\s+front\s+of)\s+{_EN_PLACE}"
+        "en.overdose_taken": r"(?:took|swallowed|taken)\s+(?:a\s+|the\s+)?(?:whole|entire|all|lot\s+of|bunch\s+of|handful\s+of|\d+)\s+"
+                             r"(?:\w+\s+){0,3}?(?:pills|tablets)",
+        "en.jump": rf"{_EN_INTENT}\s+(?:just\s+)?jump\s+(?:off|from|in\s+front\s+of)\s+{_EN_PLACE}"
                    rf"|throw(?:ing)?\s+myself\s+(?:off|from|in\s+front\s+of|under)\s+{_EN_PLACE}",
     },
     "suicidal_ideation": {
-        "bn.goodbye": rf"সবাইকে\s+(?:বিদায়|গুডবাই)|বিদায়\s+{_gap(3)}দেখা\s+হবে\s+না"
-                      r"|এটাই\s+(?:হয়তো\s+)?(?:আমার\s+)?শেষ\s+(?:মেসেজ|বার্তা|চিঠি)",
+        "bn.goodbye": rf"সবাইকে\s+(?:বিদায়|গুডবাই)|বিদায়\s+{_gap(3)}দেখা\s+হবে\s+না|এটাই\s+(?:হয়তো\s+)?(?:আমার\s+)?শেষ\s+(?:মেসেজ|বার্তা|চিঠি)",
         "ro.goodbye": rf"sobai(?:ke)?\s+(?:biday|bidai|bye|goodbye)|(?:biday|bidai)\s+{_gap(3)}dekha\s+hobe\s+na"
                       r"|etai\s+(?:hoyto\s+)?(?:amar\s+)?(?:sesh|shesh|last)\s+(?:message|msg|sms)",
         "en.goodbye": r"this\s+is\s+(?:my\s+)?goodbye|goodbye\s+(?:everyone|forever|world)|won'?t\s+(?:hear\s+from|see)\s+me\s+again"
@@ -157,15 +179,13 @@ CONTEXTUAL: dict[str, dict[str, str]] = {
 
 EXCEPTIONS = {
     "bn.idiom_die": rf"(?:গরমে|শীতে|ঠান্ডায়|ক্ষুধায়|ক্ষিধায়|খিদেয়|খিদায়|হাসতে\s+হাসতে|হেসে|লজ্জায়|ভয়ে|চাপে|টেনশনে|চিন্তায়)\s+{_gap(2)}মর\S*",
-    "bn.like_dead": r"(?:মরার|মড়ার)\s+মতো",
-    "bn.not_die": r"মরতে\s+চাই\s*না",
+    "bn.idiom_other": r"(?:মরার|মড়ার)\s+মতো|মরতে\s+চাই\s*না|(?:মধ্যে|আগে|ভেতরে)\s+সব\s+শেষ\s+করে",  # last: a deadline, "finish it all"
     "ro.idiom_die": rf"(?:gorome?|shite?y?|site?y?|thandai?|khide?y?|khidai|khudhai?|hese\s+hese|hashte\s+hashte|haste\s+haste"
                     rf"|lojjai?|bhoye|voye|chape|tension\s*e)\s+{_gap(2)}mor\S*",
-    "ro.like_dead": r"morar\s+moto|mara\s+kh[ae]\S*",
-    "ro.not_die": r"morte\s+chai\s*na",
-    "en.idiom": r"killing\s+me|kill\s+for|(?:going\s+to|gonna)\s+kill\s+me|killed\s+it|dying\s+(?:to|for|of)"
-                r"|died\s+(?:laughing|of\s+\w+)|(?:bored|scared|tired|worried|sick)\s+to\s+death",
-    "en.not_die": r"(?:don'?t|do\s+not|never)\s+(?:want|wanna)\s+to\s+die",
+    "ro.idiom_other": r"morar\s+moto|mara\s+kh[ae]\S*|morte\s+chai\s*na|(?:moddhe|age)\s+sob\s+s?hesh",
+    "en.idiom": r"killing\s+(?:me|time)|kill\s+for|(?:going\s+to|gonna)\s+kill\s+me|killed\s+it|dying\s+(?:to|for|of)"
+                r"|died\s+(?:laughing|of\s+\w+)|die\s+of\s+(?:embarrassment|shame|boredom|laughter|cringe)"
+                r"|(?:bored|scared|tired|worried|sick)\s+to\s+death|(?:don'?t|do\s+not|never)\s+(?:want|wanna)\s+to\s+die",
 }
 
 # Matched as substrings so Bengali inflections ("খবরে", "খবরের") need no listing.

@@ -105,7 +105,6 @@ class LLAMAFineTuner:
             packing=batching == "packing", packing_strategy="bfd",
             # Sequences are already complete and never cut; padding-free needs max_length=None.
             max_length=max_len if batching == "packing" else None,
-            pad_token=self.cfg.model.pad_token,
             dataset_num_proc=None,
         )
 
@@ -122,6 +121,9 @@ class LLAMAFineTuner:
         model, tokenizer = strategy.load(cfg)
         train_data, val_data = self._prepare_data(tokenizer)
         model = strategy.prepare_for_training(model, cfg)
+        from transformers import set_seed
+
+        set_seed(cfg.training.seed)  # the LoRA initialization is part of the run's reproducibility
         model = strategy.add_adapters(model, cfg)
 
         from bondhu.train.callbacks import RichProgress, SaveOnInterrupt
@@ -135,6 +137,9 @@ class LLAMAFineTuner:
             eval_dataset=val_data.to_dataset() if val_data and val_data.rows else None,
             processing_class=tokenizer, callbacks=[progress, interrupt, *self.extra_callbacks],
         )
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # our progress bar shows the same numbers
         if precision != "bf16":
             # TRL keeps quantized models' adapters in bf16; fp16 AMP and fp32 need fp32 master weights.
             for p in model.parameters():
@@ -151,8 +156,6 @@ class LLAMAFineTuner:
             if type(err).__name__ == "OutOfMemoryError":
                 raise BondhuError(OOM_ADVICE) from None
             raise
-        if val_data is not None and val_data.rows and cfg.training.eval_steps is None and interrupt.interrupted:
-            pass  # an interrupted run skips the final evaluation
         elapsed = time.perf_counter() - start
 
         if not trainer.is_world_process_zero():
