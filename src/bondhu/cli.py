@@ -151,8 +151,10 @@ def train(
     if not summary:
         return
     console.print(f"strategy [bold]{summary['strategy']}[/]: {summary['strategy_reason']}")
-    console.print(f"{summary['steps']} steps, loss {summary['first_loss']:.3f} → {summary['last_loss']:.3f}, "
-                  f"{summary['tokens_per_second']} tokens/s, padding-free {summary['padding_free_on']}")
+    loss = (f"loss {summary['first_loss']:.3f} → {summary['last_loss']:.3f}, "
+            if summary["first_loss"] is not None else "")
+    console.print(f"{summary['steps']} steps, {loss}{summary['tokens_per_second']} tokens/s, "
+                  f"padding-free {summary['padding_free_on']}")
     if summary["interrupted"]:
         console.print(f"interrupted: checkpoint saved; continue with `bondhu train {config or ''} --resume`")
         raise typer.Exit(130)

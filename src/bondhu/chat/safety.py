@@ -96,7 +96,7 @@ STRONG: dict[str, dict[str, str]] = {
                               r"|be+n?c+h*e\s+thakte\s+(?:(?:ar|r)\s+)?(?:chai\s*na|b?h?val[oa]\s+lag(?:e|che)\s*na)",
         "ro.no_reason_to_live": rf"be+n?c+h*e\s+thaka?r\s+(?:(?:ar|r)\s+)?(?:kono\s+)?(?:{_RICCHA}|mane|mani|orth[oa]|karon|karan)\s+(?:nai|nei|nay)"
                                 r"|be+n?c+h*e\s+theke\s+(?:(?:ar|r)\s+)?(?:ki|kono)\s+(?:labh|lav|lab|hobe)",
-        "ro.wish_to_die": rf"(?:morte|mor[eia]\s+ja(?:i)?te|moira\s+ja(?:i)?te)\s+(?:khub\s+|shudhu\s+|sudhu\s+)?{_RWANT}(?!\s*na)",
+        "ro.wish_to_die": rf"(?:morte|(?:mor[eia]|moira)\s+(?:jete|ja(?:i)?te))\s+(?:khub\s+|shudhu\s+|sudhu\s+)?{_RWANT}(?!\s*na)",
         "ro.better_dead": rf"mor[ei]\s+(?:gele|gelei|jawai|jaoai|jaowai)\s+{_gap(4)}(?:valo|bhalo|shanti|santi)",
         "ro.nobody_cares": rf"mor[ei]\s+gele\s+{_gap(3)}(?:keu|karo|kar[oa])\s+{_gap(2)}(?:kandbe\s+na|jay\s+ase\s+na|ase\s+jay\s+na|bujhbe\s+na)",
         "ro.end_myself": rf"(?:nijeke|jibon(?:ta)?|life(?:ta)?|sob)\s+(?:sesh|shesh|ses|khotom)\s+(?:kore|kre)\s+(?:dibo|debo|dimu|felbo|dite\s+{_RWANT})",

@@ -43,7 +43,8 @@ def plot_loss(rows: list[dict], path: Path, title: str) -> None:
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss (assistant tokens)")
     ax.set_title(title)
-    ax.legend()
+    if train or val:
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

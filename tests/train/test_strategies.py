@@ -1,0 +1,96 @@
+"""Which strategy each setting picks, and why; and config errors as a user meets them."""
+
+import pytest
+
+from bondhu.errors import BondhuError
+from bondhu.train import strategies
+from bondhu.train.strategies import LoRAStrategy, QLoRAStrategy, UnslothStrategy, select_strategy
+
+from helpers import MINI, ROOT
+
+
+def test_auto_on_this_cpu_machine_picks_qlora_and_says_why():
+    choice = select_strategy("auto")
+    assert isinstance(choice.strategy, QLoRAStrategy)
+    assert "unsloth skipped: no CUDA GPU" in choice.reason and "qlora" in choice.reason
+
+
+def test_auto_picks_unsloth_when_a_gpu_and_unsloth_are_there(monkeypatch):
+    monkeypatch.setattr(strategies, "_unsloth_usable", lambda: (True, "a CUDA GPU is present and unsloth imports"))
+    choice = select_strategy("auto")
+    assert isinstance(choice.strategy, UnslothStrategy) and "CUDA GPU" in choice.reason
+    # several processes: unsloth is skipped with its reason
+    multi = select_strategy("auto", num_processes=2)
+    assert isinstance(multi.strategy, QLoRAStrategy) and "one process" in multi.reason
+
+
+def test_auto_falls_back_to_lora_without_bitsandbytes(monkeypatch):
+    monkeypatch.setattr(strategies, "_bitsandbytes_usable", lambda: (False, "bitsandbytes is not installed"))
+    choice = select_strategy("auto")
+    assert isinstance(choice.strategy, LoRAStrategy)
+    assert "qlora skipped: bitsandbytes is not installed" in choice.reason
+
+
+def test_names_pick_their_strategy():
+    assert isinstance(select_strategy("lora").strategy, LoRAStrategy)
+    assert isinstance(select_strategy("qlora").strategy, QLoRAStrategy)
+    assert "by name" in select_strategy("qlora").reason
+
+
+def test_unsloth_by_name_without_gpu_is_a_clear_error():
+    with pytest.raises(BondhuError, match="unsloth cannot run here: no CUDA GPU"):
+        select_strategy("unsloth")
+
+
+def test_unsloth_is_not_imported_on_cpu():
+    import sys
+
+    select_strategy("auto")
+    assert "unsloth" not in sys.modules
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["training.epochs=lots"], "training.epochs: Input should be a valid number"),
+    (["training.stratgy=qlora"], "training.stratgy: unknown field"),
+    (["training.strategy=fast"], "training.strategy: Input should be 'auto', 'unsloth', 'qlora' or 'lora'"),
+    (["lora.r=0"], "lora.r: Input should be greater than or equal to 1"),
+    (["trainingepochs"], "expected key=value"),
+])
+def test_bad_config_values_are_one_line_errors(run_cli, args, fragment):
+    result = run_cli("train", "tiny-cpu", *args)
+    assert result.code == 2
+    assert fragment in result.err and result.err.strip().count("\n") == 0 and "Traceback" not in result.err
+
+
+def test_bad_config_files(run_cli, tmp_path):
+    missing = run_cli("train", tmp_path / "nope.yaml")
+    assert missing.code == 2 and "config file not found" in missing.err
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("training:\n  epochs: [1,\n", "utf-8")
+    result = run_cli("train", broken)
+    assert result.code == 2 and f"{broken}:" in result.err and "not valid YAML" in result.err
+
+
+def test_missing_dataset_and_model_are_one_line_errors(run_cli, tiny_overrides, tmp_path):
+    no_data = run_cli("train", "tiny-cpu", *tiny_overrides, f"data.train={tmp_path / 'none.jsonl'}")
+    assert no_data.code == 2 and "none.jsonl: source: file not found" in no_data.err
+    no_model = run_cli("train", "tiny-cpu", f"output.runs_dir={tmp_path}", "model.tiny=null",
+                       f"model.name_or_path={tmp_path / 'no-model'}", f"data.train={MINI}")
+    assert no_model.code == 1 and "cannot load the model or tokenizer" in no_model.err
+    assert "Traceback" not in no_data.err + no_model.err
+
+
+def test_existing_run_needs_resume_or_overwrite(run_cli, tiny_overrides):
+    args = ["train", "tiny-cpu", *tiny_overrides, f"data.train={MINI}", "data.validation=null",
+            "training.max_steps=1", "training.strategy=lora", "output.overwrite=false", "output.name=twice"]
+    assert run_cli(*args).code == 0
+    again = run_cli(*args)
+    assert again.code == 1 and "already holds a run" in again.err
+    assert run_cli(*args[:-1], "output.name=never", "--resume").code == 1
+
+
+def test_presets_load():
+    from bondhu.config import load_config
+
+    for preset in sorted((ROOT / "configs").glob("*.yaml")):
+        load_config(preset)
