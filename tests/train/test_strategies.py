@@ -16,7 +16,7 @@ def test_auto_on_this_cpu_machine_picks_qlora_and_says_why():
 
 
 def test_auto_picks_unsloth_when_a_gpu_and_unsloth_are_there(monkeypatch):
-    monkeypatch.setattr(strategies, "_unsloth_usable", lambda: (True, "a CUDA GPU is present and unsloth imports"))
+    monkeypatch.setattr(strategies, "unsloth_usable", lambda: (True, "a CUDA GPU is present and unsloth imports"))
     choice = select_strategy("auto")
     assert isinstance(choice.strategy, UnslothStrategy) and "CUDA GPU" in choice.reason
     # several processes: unsloth is skipped with its reason
@@ -25,7 +25,7 @@ def test_auto_picks_unsloth_when_a_gpu_and_unsloth_are_there(monkeypatch):
 
 
 def test_auto_falls_back_to_lora_without_bitsandbytes(monkeypatch):
-    monkeypatch.setattr(strategies, "_bitsandbytes_usable", lambda: (False, "bitsandbytes is not installed"))
+    monkeypatch.setattr(strategies, "bitsandbytes_usable", lambda: (False, "bitsandbytes is not installed"))
     choice = select_strategy("auto")
     assert isinstance(choice.strategy, LoRAStrategy)
     assert "qlora skipped: bitsandbytes is not installed" in choice.reason

@@ -51,7 +51,8 @@ def _compile(group: dict[str, str]) -> dict[str, re.Pattern[str]]:
 # Bengali-script fragments
 _ICCHA = r"ইচ্ছ[াে]"
 _WANT = rf"(?:চাই|{_ICCHA}\s+(?:করে|করছে|করতেছে|হয়|হচ্ছে)|মন\s+চায়)"
-_BN_MEANS = (r"(?:ঘুমের\s+(?:ওষুধ|ঔষধ|বড়ি|ট্যাবলেট)|অনেকগুলো\s+(?:ওষুধ|ট্যাবলেট)|বিষ(?:ের|টা)?|ইঁদুর\s+মারার\s+\S+|কীটনাশক"
+_BN_MEANS = (r"(?:ঘুমের\s+(?:ওষুধ|ঔষধ|বড়ি|ট্যাবলেট)|(?:সব|সবগুলো|অনেক|অনেকগুলো|পুরো|এক\s+পাতা|[০-৯0-9]{2,}\s*টা|(?:দশ|বিশ|ত্রিশ|চল্লিশ|পঞ্চাশ|একশো?)টা)"
+             r"\s+(?:\S+\s+)?(?:ওষুধ|ঔষধ|ট্যাবলেট|প্যারাসিটামল|নাপা|পিল)|বিষ(?:ের|টা)?|ইঁদুর\s+মারার\s+\S+|কীটনাশক"
              r"|দড়ি|ফাঁস|ফ্যানে|ঝুলে|ছাদ\s+থেকে\s+লাফ|ট্রেনের\s+নিচে|রেললাইনে|ঝাঁপ|ব্লেড)")
 _BN_PLAN_VERB = (r"(?:খাব|খাবো|খেয়ে\s+(?:ফেলব|ফেলবো|নেব|নিব|নেবো|ফেলেছি|নিয়েছি)|খেয়েছি|জমিয়ে\s+রেখেছি|জমাচ্ছি"
                  r"|কিনে\s+(?:এনেছি|রেখেছি|ফেলেছি)|কিনেছি|রেখেছি|দেব|দেবো|দিব|দিবো|পড়ব|পড়বো|ভাবছি|ঠিক\s+করেছি)")
@@ -76,7 +77,11 @@ STRONG: dict[str, dict[str, str]] = {
         "bn.no_reason_to_live": rf"বেঁ?চে\s+থাকা(?:র)?\s+(?:আর\s+)?(?:কোনো?\s+)?(?:{_ICCHA}|মানে|অর্থ|কারণ|দরকার)\s+(?:নেই|নাই)"
                                 r"|বেঁ?চে\s+থেকে\s+(?:আর\s+)?(?:কোনো|কী|কি)\s+(?:লাভ|হবে)",
         "bn.wish_to_die": rf"(?:মরতে|মরে\s+যেতে)\s+(?:খুব\s+|শুধু\s+|খালি\s+)?{_WANT}(?!\s*না)",
-        "bn.better_dead": rf"মরে\s+(?:গেলেই|গেলে|যাওয়াই)\s+{_gap(4)}(?:ভালো|ভাল|শান্তি)|মরণই\s+ভালো",
+        "bn.better_dead": rf"মরে\s+(?:গেলেই|গেলে|যাওয়াই)\s+{_gap(4)}(?:ভালো|ভাল|শান্তি)|মরণই\s+ভালো"
+                          rf"|(?:থেকে\s+পড়ে|হারিয়ে)\s+গেলে(?:ই)?\s+{_gap(2)}(?:ভালো|ভাল)|কেন\s+(?:যে\s+)?বেঁ?চে\s+আছি"
+                          r"|জীবনের\s+(?:আর\s+)?(?:কোনো\s+)?(?:মানে|মূল্য|অর্থ)\s+(?:নেই|নাই)",
+        "bn.no_way_out": r"(?:আত্মহত্যা|মরা|মৃত্যু|মরে\s+যাওয়া)\s+ছাড়া\s+(?:আর\s+)?(?:কোনো\s+)?(?:পথ|উপায়|রাস্তা)\s+(?:দেখছি\s*না|নেই|নাই|খুঁজে\s+পাচ্ছি\s*না)"
+                         r"|(?:সবকিছু|সব|পৃথিবী|দুনিয়া)\s+ছেড়ে\s+(?:চিরতরে\s+)?চলে\s+যাব|চলে\s+যাব\s+(?:\S+\s+){0,2}(?:সবকিছু|সব)\s+ছেড়ে",
         "bn.nobody_cares": rf"মরে\s+গেলে\s+{_gap(3)}(?:কেউ|কারো|কারও)\s+{_gap(2)}(?:কাঁদবে\s+না|যায়\s+আসে\s+না|আসে\s+যায়\s+না|টেরও\s+পাবে\s+না)",
         "bn.end_myself": rf"(?:নিজেকে|নিজের\s+জীবন|জীবনটা?)\s+(?:শেষ|খতম)\s+করে\s+(?:দেব|দেবো|দিব|দিবো|ফেলব|ফেলবো|দিতে\s+{_WANT})"
                          rf"|সব\s+(?:শেষ|খতম)\s+করে\s+(?:দেব|দেবো|দিব|দিবো|ফেলব)",
@@ -97,7 +102,10 @@ STRONG: dict[str, dict[str, str]] = {
         "ro.no_reason_to_live": rf"be+n?c+h*e\s+thaka?r\s+(?:(?:ar|r)\s+)?(?:kono\s+)?(?:{_RICCHA}|mane|mani|orth[oa]|karon|karan)\s+(?:nai|nei|nay)"
                                 r"|be+n?c+h*e\s+theke\s+(?:(?:ar|r)\s+)?(?:ki|kono)\s+(?:labh|lav|lab|hobe)",
         "ro.wish_to_die": rf"(?:morte|(?:mor[eia]|moira)\s+(?:jete|ja(?:i)?te))\s+(?:khub\s+|shudhu\s+|sudhu\s+)?{_RWANT}(?!\s*na)",
-        "ro.better_dead": rf"mor[ei]\s+(?:gele|gelei|jawai|jaoai|jaowai)\s+{_gap(4)}(?:valo|bhalo|shanti|santi)",
+        "ro.better_dead": rf"mor[ei]\s+(?:gele|gelei|jawai|jaoai|jaowai)\s+{_gap(4)}(?:valo|bhalo|shanti|santi)"
+                          r"|keno\s+(?:je\s+)?be+n?c+h*e\s+achi",
+        "ro.no_way_out": r"(?:suicide|at+m?[oa]h[oa]t+y?a|mora|more\s+jawa)\s+chh?ara\s+(?:(?:ar|r)\s+)?(?:kono\s+)?(?:path|poth|upay|rasta)"
+                         r"\s+(?:dekhi\s*na|dekhchi\s*na|nai|nei)|sob\s+chh?e?re\s+chole\s+jabo",
         "ro.nobody_cares": rf"mor[ei]\s+gele\s+{_gap(3)}(?:keu|karo|kar[oa])\s+{_gap(2)}(?:kandbe\s+na|jay\s+ase\s+na|ase\s+jay\s+na|bujhbe\s+na)",
         "ro.end_myself": rf"(?:nijeke|jibon(?:ta)?|life(?:ta)?|sob)\s+(?:sesh|shesh|ses|khotom)\s+(?:kore|kre)\s+(?:dibo|debo|dimu|felbo|dite\s+{_RWANT})",
         "ro.kill_myself": rf"nijeke\s+(?:mere\s+(?:felbo|felmu|feli|dibo|felte\s+{_RWANT})|khun\s+(?:korbo|korte\s+{_RWANT}))",
@@ -115,7 +123,11 @@ STRONG: dict[str, dict[str, str]] = {
                        r"|wish\s+i\s+(?:was|were)\s+dead|wish\s+i\s+(?:wasn'?t|was\s+never|had\s+never\s+been)\s+born",
         "en.never_wake": r"(?:wish|hope)\s+i\s+(?:don'?t|never)\s+wake\s+up|(?:go\s+to\s+sleep|sleep|fall\s+asleep)\s+and\s+never\s+wake\s+up",
         "en.end_life": r"(?:end|take|ending|taking)\s+my\s+(?:own\s+)?life|end(?:ing)?\s+it\s+all",
-        "en.better_off": r"(?:better\s+off|happier)\s+without\s+me",
+        "en.better_off": r"(?:better\s+off|happier)\s+without\s+me|why\s+am\s+i\s+(?:even\s+|still\s+)*alive"
+                         r"|(?:life|it)\s*(?:is\s*n'?t|is\s+not|'s\s+not|ain'?t)\s+worth\s+living|not\s+worth\s+living",
+        "en.no_way_out": r"(?:see\s+)?no\s+(?:other\s+)?way\s+out|only\s+way\s+out"
+                         r"|(?:feel\s+like|want\s+to|wanna|going\s+to|gonna|thinking\s+(?:of|about))\s+end(?:ing)?\s+(?:everything|it)(?!\s+with)"
+                         r"|(?:want|need)\s+(?:it\s+all|everything|the\s+pain|it)\s+to\s+(?:stop|end)\s+(?:forever|for\s+good|permanently)",
         "en.nobody_cares": r"(?:nobody|no\s+one|no-one)\s+(?:would|will)\s+(?:even\s+)?(?:care|notice|miss\s+me)\s+if\s+i\s+"
                            r"(?:died|was\s+gone|were\s+gone|disappeared|killed\s+myself|was\s+dead)",
         "en.give_up_life": r"(?:tired\s+of|done\s+with|hate)\s+(?:living|being\s+alive)|done\s+with\s+life|can'?t\s+go\s+on\s+(?:any\s*more|any\s+longer)"
@@ -134,18 +146,21 @@ STRONG: dict[str, dict[str, str]] = {
     },
     "self_harm": {
         "bn.cutting": rf"(?:হাত|কব্জি|শরীর|পা)\s*(?:টা\s+)?(?:কাটি|কাটছি|কেটেছি|কাটব|কাটবো|কেটে\s+ফেলেছি|কাটতে\s+{_WANT})"
-                      r"|(?:ব্লেড|ছুরি|কাচ)\s+(?:দিয়ে\s+)?(?:চালিয়েছি|চালাই|চালাচ্ছি|চালাব|টেনেছি)",
+                      rf"|(?:ব্লেড|ছুরি|কাচ)\s+(?:দিয়ে\s+)?(?:চালিয়েছি|চালাই|চালাচ্ছি|চালাব|টেনেছি)|ব্লেড\s+দিয়ে\s+{_gap(2)}(?:কাটি|কাটছি|কেটেছি|দাগ)",
+        "bn.burning": rf"(?:গায়ে|হাতে|শরীরে)\s+{_gap(2)}(?:ছ্যাঁকা|ছেঁকা|ছ্যাকা)\s+(?:দিই|দেই|দিয়েছি|দিচ্ছি)",
         "bn.hurt_self": rf"নিজেকে\s+(?:আঘাত|কষ্ট|ব্যথা)\s+(?:করি|করছি|করেছি|করব|দিই|দেই|দিচ্ছি|দিয়েছি|করতে\s+{_WANT}|দিতে\s+{_WANT})"
                         rf"|নিজের\s+ক্ষতি\s+(?:করি|করছি|করেছি|করব|করতে\s+{_WANT})|(?:দেয়ালে|দেওয়ালে)\s+মাথা\s+(?:ঠুকি|ঠুকছি|ঠুকেছি|ঠোকাই)",
         "ro.cutting": rf"(?:hat|haat|hath|kobji)\s+(?:kati|katchi|katsi|ketechi|kete\s+felechi|katbo|katte\s+{_RWANT})"
-                      r"|(?:blade|churi|kach)\s+(?:diye\s+)?(?:chaliyechi|chalaisi|chalai|chalabo)",
+                      rf"|(?:blade|churi|kach)\s+(?:diye\s+)?(?:chaliyechi|chalaisi|chalai|chalabo)|blade\s+diye\s+{_gap(2)}(?:kati|katchi|ketechi|katsi|katbo|dag)",
+        "ro.burning": rf"(?:gaye|hate|shorire)\s+{_gap(2)}(?:chh?ee?ka|chh?aka)\s+(?:dei|dii|disi|diyechi|dicchi)",
         "ro.hurt_self": r"nijeke\s+(?:aghaa?t|kosto|koshto|kashto|byatha|betha|hurt)\s+(?:kori|korchi|korsi|korechi|korbo|dei|dii|di|dicchi|disi|diyechi)"
                         r"|nijer\s+(?:khoti|ksoti)\s+(?:kori|korchi|korsi|korechi)"
                         r"|(?:matha\s+(?:deyale|dewale|deoale)|(?:deyale|dewale|deoale)\s+matha)\s+thuk(?:i|chi|si|echi)",
         "en.self_harm": r"(?:cutting|burning|harming|hurting|punching|hitting|scratching|starving)\s+myself"
                         r"|(?:cut|burn|hurt|harm|hit)\s+myself\s+(?:on\s+purpose|again|deliberately|when|whenever|to\s+feel|every)"
                         r"|(?:want|urge|need|wanna)\s+to\s+(?:cut|hurt|harm|burn)\s+(?:myself|my\s+(?:arms?|wrists?|skin|thighs?))"
-                        r"|(?:slit|slash|slice|cut)\s+(?:open\s+)?my\s+(?:wrists?|veins?)|(?:i|i've|been|started|relapsed(?:\s+into|\s+on)?)\s+self[-\s]?harm(?:ing|ed)?",
+                        r"|(?:slit|slash|slice|cut)\s+(?:open\s+)?my\s+(?:wrists?|veins?)"
+                        r"|(?:burn|burning|burned|burnt)\s+(?:my\s+)?(?:\w+\s+){0,2}(?:with\s+(?:a\s+)?(?:lighter|cigarettes?|match(?:es)?)|on\s+purpose)|(?:i|i've|been|started|relapsed(?:\s+into|\s+on)?)\s+self[-\s]?harm(?:ing|ed)?",
     },
 }
 
@@ -167,6 +182,9 @@ CONTEXTUAL: dict[str, dict[str, str]] = {
                              r"(?:\w+\s+){0,3}?(?:pills|tablets)",
         "en.jump": rf"{_EN_INTENT}\s+(?:just\s+)?jump\s+(?:off|from|in\s+front\s+of)\s+{_EN_PLACE}"
                    rf"|throw(?:ing)?\s+myself\s+(?:off|from|in\s+front\s+of|under)\s+{_EN_PLACE}",
+        "bn.at_edge": r"(?:ছাদের|ব্রিজের|সেতুর)\s+(?:কিনারে|কিনারায়|রেলিংয়ে|উপর)\s+(?:দাঁড়িয়ে|বসে)\s+আছি|রেললাইনে\s+(?:দাঁড়িয়ে|বসে|শুয়ে)\s+আছি",
+        "ro.at_edge": r"(?:chh?ader|brij?er|bridge\s*er)\s+(?:kinare|upor|upore)\s+(?:dariye|bose)\s+(?:achi|asi)|rail\s*line\s*e\s+(?:dariye|bose)\s+(?:achi|asi)",
+        "en.at_edge": r"i'?m\s+(?:standing|sitting)\s+(?:on|at)\s+(?:the\s+|a\s+)?(?:edge|ledge|bridge|roof|rooftop|railway\s+tracks?|train\s+tracks?)",
     },
     "suicidal_ideation": {
         "bn.goodbye": rf"সবাইকে\s+(?:বিদায়|গুডবাই)|বিদায়\s+{_gap(3)}দেখা\s+হবে\s+না|এটাই\s+(?:হয়তো\s+)?(?:আমার\s+)?শেষ\s+(?:মেসেজ|বার্তা|চিঠি)",
@@ -183,6 +201,9 @@ EXCEPTIONS = {
     "ro.idiom_die": rf"(?:gorome?|shite?y?|site?y?|thandai?|khide?y?|khidai|khudhai?|hese\s+hese|hashte\s+hashte|haste\s+haste"
                     rf"|lojjai?|bhoye|voye|chape|tension\s*e)\s+{_gap(2)}mor\S*",
     "ro.idiom_other": r"morar\s+moto|mara\s+kh[ae]\S*|morte\s+chai\s*na|(?:moddhe|age)\s+sob\s+s?hesh",
+    "bn.reported": r"(?:আত্মহত্যা|সুইসাইড)(?:র\s+চেষ্টা)?\s+(?:করেছে|করেছেন|করেছিল|করেছিলেন|করল|করলো|করে(?!\s+(?:ফেল|দে|দি)))",
+    "ro.reported": r"suicide\s+(?:er\s+chesta\s+)?(?:koreche|korechilo|korlo|korse|kore\s+nai|kore(?!\s+(?:fel|dib|deb)))",
+    "en.reported": r"(?<!i )(?<!i've )(?:attempted|committed|died\s+by|completed)\s+suicide",
     "en.idiom": r"killing\s+(?:me|time)|kill\s+for|(?:going\s+to|gonna)\s+kill\s+me|killed\s+it|dying\s+(?:to|for|of)"
                 r"|died\s+(?:laughing|of\s+\w+)|die\s+of\s+(?:embarrassment|shame|boredom|laughter|cringe)"
                 r"|(?:bored|scared|tired|worried|sick)\s+to\s+death|(?:don'?t|do\s+not|never)\s+(?:want|wanna)\s+to\s+die",
@@ -192,8 +213,14 @@ EXCEPTIONS = {
 CONTEXT_CUES = re.compile(
     r"খবর|সংবাদ|পত্রিকা|নিউজ|দিবস|সেমিনার|সচেতনতা|প্রতিরোধ|উপন্যাস|গল্পে|গল্পের|সিনেমা|নাটক|চরিত্র|কবিতা"
     r"|(?:ও|সে|তিনি)\s+(?:বলল|বলেছে|বলেছিল|লিখেছে)|khobor|potrika|news|dibos|seminar|awareness|prevention"
-    r"|novel|story|movie|film|series|character|poem|lyrics|golpo|uponnash|cinema|natok"
+    r"|novel|story|movie|theory|তত্ত্ব|film|series|character|poem|lyrics|golpo|uponnash|cinema|natok"
     r"|(?:she|he|they)\s+(?:said|says|wrote|posted)|(?:o|se)\s+(?:bollo|boleche|bolechilo|likheche)")
+# Fallback tier: an explicit suicide/self-harm word plus a first-person cue in one clause.
+FALLBACK_TOPIC = re.compile(r"আত্মহত্যা|আত্নহত্যা|সুইসাইড|ওভারডোজ|suicid|atmohot|attohot|self[-\s]?harm|overdos")
+FALLBACK_FIRST_PERSON = re.compile(
+    rf"{_L}(?:আমি|আমার|আমাকে|আমায়|আমিও|\S*(?:ছি|লাম|বো|ব|চাই)|ami|amar|amake|amio|[a-z]*(?:chi|si|lam|bo|mu)|i|i'm|i've|i'll|i'd|me|my|myself){_R}")
+FALLBACK_CUES = re.compile(r"লক্ষণ|তত্ত্ব|হার\b|গবেষণা|ক্লাস|বন্ধু|বান্ধবী|ভাই|বোন|signs?\b|warning|theory|rates?\b|research|class|statistics"
+                           r"|friend|brother|sister|mother|father|mom|dad|cousin|son|daughter|wife|husband|partner|bondhu")
 _CLAUSE_BREAK = re.compile(r"[।!?\n;,]|\.(?:\s|$)|\s(?:কিন্তু|তবে|but|kintu|tobe)\s")
 _PLAN_CUE = re.compile(r"আজ(?:কে)?\s+রাতে|আজই|প্ল্যান|পরিকল্পনা|aj(?:ke)?\s+rate?|tonight|planning|plan\b")
 
@@ -237,6 +264,11 @@ def detect_script(text: str) -> str:
     return "romanized" if ro > sum(w in _EN_MARKERS for w in words) else "english"
 
 
+def _fallback(clause: str) -> bool:
+    return bool(FALLBACK_TOPIC.search(clause) and FALLBACK_FIRST_PERSON.search(clause)
+                and not CONTEXT_CUES.search(clause) and not FALLBACK_CUES.search(clause))
+
+
 def _clause_has_cue(text: str, pos: int) -> bool:
     starts = [m.end() for m in _CLAUSE_BREAK.finditer(text, 0, pos)]
     end = _CLAUSE_BREAK.search(text, pos)
@@ -257,6 +289,8 @@ def assess(text: str) -> SafetyAssessment:
         for name, pat in group.items():
             if any(not _clause_has_cue(norm, m.start()) for m in pat.finditer(norm)):
                 hits.setdefault(cat, []).append(name)
+    if not any(hits.values()) and any(_fallback(c) for c in _CLAUSE_BREAK.split(norm) if c):
+        hits["suicidal_ideation"].append("fallback.topic_first_person")
     matched = tuple(n for cat in _SEVERITY for n in hits.get(cat, []))
     category = next((c for c in _SEVERITY if hits.get(c)), None)
     if category == "suicidal_ideation" and _PLAN_CUE.search(norm):

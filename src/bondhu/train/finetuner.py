@@ -147,7 +147,9 @@ class LLAMAFineTuner:
                     p.data = p.data.float()
         padding_free = _batch_is_padding_free(trainer, train_data)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        dump_config(cfg, self.run_dir / "config.yaml")
+        resolved = cfg.model_copy(deep=True)
+        resolved.training.strategy = strategy.name  # record what ran, not "auto"
+        dump_config(resolved, self.run_dir / "config.yaml")
 
         start = time.perf_counter()
         try:

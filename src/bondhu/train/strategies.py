@@ -209,7 +209,7 @@ class Choice:
     reason: str
 
 
-def _unsloth_usable() -> tuple[bool, str]:
+def unsloth_usable() -> tuple[bool, str]:
     import torch
 
     if not torch.cuda.is_available():
@@ -223,7 +223,7 @@ def _unsloth_usable() -> tuple[bool, str]:
     return True, "a CUDA GPU is present and unsloth imports"
 
 
-def _bitsandbytes_usable() -> tuple[bool, str]:
+def bitsandbytes_usable() -> tuple[bool, str]:
     if importlib.util.find_spec("bitsandbytes") is None:
         return False, "bitsandbytes is not installed"
     try:
@@ -237,11 +237,11 @@ def select_strategy(name: str, num_processes: int = 1) -> Choice:
     """Return the strategy for ``name``; ``auto`` tries unsloth, then qlora, then lora, and says why."""
     if name != "auto":
         if name == "unsloth":
-            ok, why = _unsloth_usable()
+            ok, why = unsloth_usable()
             if not ok:
                 raise BondhuError(f"training.strategy=unsloth cannot run here: {why}; use auto, qlora or lora")
         if name == "qlora":
-            ok, why = _bitsandbytes_usable()
+            ok, why = bitsandbytes_usable()
             if not ok:
                 raise BondhuError(f"training.strategy=qlora cannot run here: {why}; use lora")
         return Choice(STRATEGIES[name](), f"chosen by name in the config (training.strategy={name})")
@@ -249,11 +249,11 @@ def select_strategy(name: str, num_processes: int = 1) -> Choice:
     if num_processes > 1:
         reasons.append("unsloth skipped: Bondhu runs it on one process only")
     else:
-        ok, why = _unsloth_usable()
+        ok, why = unsloth_usable()
         if ok:
             return Choice(UnslothStrategy(), f"auto: {why}")
         reasons.append(f"unsloth skipped: {why}")
-    ok, why = _bitsandbytes_usable()
+    ok, why = bitsandbytes_usable()
     if ok:
         return Choice(QLoRAStrategy(), "auto: " + "; ".join(reasons + [f"qlora: {why}"]))
     reasons.append(f"qlora skipped: {why}")

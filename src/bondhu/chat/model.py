@@ -1,0 +1,186 @@
+"""Load a trained run (or a plain model) for inference, and generate from it.
+
+Evaluation, the terminal chat and the server all go through ``load_for_inference`` and
+``generate``/``stream``, so the three see the same model, template and settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from bondhu.config import BondhuConfig, GenerationSettings, load_config
+from bondhu.data.template import render
+from bondhu.errors import BondhuError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to generate, with what it is made of."""
+
+    model: object
+    tokenizer: object
+    config: BondhuConfig
+    source: str
+    adapter: str | None = None
+    backend: str = "hf"
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def has_adapter(self) -> bool:
+        return self.adapter is not None
+
+
+def run_config(run: str | Path) -> BondhuConfig:
+    """The resolved config a run was trained with."""
+    path = Path(run)
+    if not path.exists():
+        raise BondhuError(f"{run}: run directory not found")
+    if not (path / "config.yaml").is_file():
+        raise BondhuError(f"{run}: not a Bondhu run directory (no config.yaml); train one with `bondhu train`")
+    return load_config(path / "config.yaml")
+
+
+def load_for_inference(run: str | Path, backend: str = "auto", base_only: bool = False) -> LoadedModel:
+    """Load RUN's base model the way it was trained, plus its adapter (unless ``base_only``).
+
+    RUN may also be a merged export (a folder with config.json and weights).
+    """
+    path = Path(run)
+    if (path / "config.json").is_file() and not (path / "config.yaml").is_file():
+        return _load_plain(path)
+    cfg = run_config(path)
+    adapter_dir = path / "adapter"
+    if not base_only and not (adapter_dir / "adapter_config.json").is_file():
+        raise BondhuError(f"{run}: the run has no adapter (adapter/adapter_config.json is missing); "
+                          "did training finish?")
+    from bondhu.train.strategies import unsloth_usable, select_strategy
+
+    # Load the base exactly as training did (same quantization), so the adapter sees the weights it learned on.
+    trained_with = cfg.training.strategy
+    if backend == "unsloth":
+        name = "unsloth"
+    elif trained_with == "unsloth" and (backend == "hf" or not unsloth_usable()[0]):
+        name = "qlora"  # the same NF4 base through bitsandbytes
+    else:
+        name = trained_with
+    strategy = select_strategy(name).strategy
+    model, tokenizer = strategy.load(cfg)
+    adapter = None
+    if not base_only:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_dir))
+        adapter = str(adapter_dir)
+    model = strategy.for_inference(model)
+    return LoadedModel(model, tokenizer, cfg, cfg.model.name_or_path, adapter, strategy.name)
+
+
+def _load_plain(path: Path) -> LoadedModel:
+    from transformers import AutoModelForCausalLM
+
+    from bondhu.train.loading import load_tokenizer
+
+    cfg = BondhuConfig()
+    cfg.model.name_or_path = str(path)
+    tokenizer = load_tokenizer(cfg.model, str(path))
+    model = AutoModelForCausalLM.from_pretrained(path, dtype="auto").eval()
+    return LoadedModel(model, tokenizer, cfg, str(path), None, "hf")
+
+
+def _generation_kwargs(loaded: LoadedModel, settings: GenerationSettings) -> dict:
+    tok = loaded.tokenizer
+    eos = [tok.convert_tokens_to_ids(t) for t in ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
+           if t in tok.get_vocab()] or [tok.eos_token_id]
+    kwargs = dict(max_new_tokens=settings.max_new_tokens, eos_token_id=eos, pad_token_id=tok.pad_token_id,
+                  repetition_penalty=settings.repetition_penalty, use_cache=True)
+    if settings.do_sample and settings.temperature > 0:
+        kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p)
+    else:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    return kwargs
+
+
+def _seed(settings: GenerationSettings) -> None:
+    if settings.seed is not None:
+        from transformers import set_seed
+
+        set_seed(settings.seed)
+
+
+def prompt_ids(loaded: LoadedModel, messages: list[dict]) -> list[int]:
+    text = render(loaded.tokenizer, messages, add_generation_prompt=True)
+    return loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def generate(loaded: LoadedModel, conversations: list[list[dict]], settings: GenerationSettings,
+             batch_size: int = 8, base: bool = False) -> list[str]:
+    """Reply to each conversation (batched, left-padded, KV cache); ``base`` disables the adapter."""
+    import contextlib
+
+    import torch
+
+    tok, model = loaded.tokenizer, loaded.model
+    device = next(model.parameters()).device
+    replies: list[str] = []
+    no_adapter = model.disable_adapter() if base and loaded.has_adapter else contextlib.nullcontext()
+    with loaded.lock, no_adapter, torch.inference_mode():
+        for start in range(0, len(conversations), batch_size):
+            _seed(settings)
+            batch = [prompt_ids(loaded, c) for c in conversations[start:start + batch_size]]
+            width = max(map(len, batch))
+            ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for i, row in enumerate(batch):
+                ids[i, width - len(row):] = torch.tensor(row)
+                mask[i, width - len(row):] = 1
+            out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                 **_generation_kwargs(loaded, settings))
+            replies += [tok.decode(o[width:], skip_special_tokens=True).strip() for o in out]
+    return replies
+
+
+def stream(loaded: LoadedModel, messages: list[dict], settings: GenerationSettings,
+           stop: threading.Event | None = None) -> Iterator[str]:
+    """Yield the reply's text pieces as they are generated; setting ``stop`` ends it early."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+    class _Stop(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return stop.is_set()
+
+    stop = stop or threading.Event()  # also ends generation when the consumer stops reading
+    tok, model = loaded.tokenizer, loaded.model
+    device = next(model.parameters()).device
+    ids = torch.tensor([prompt_ids(loaded, messages)], device=device)
+    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=600)
+    kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
+                  stopping_criteria=StoppingCriteriaList([_Stop()]), **_generation_kwargs(loaded, settings))
+    errors: list[BaseException] = []
+
+    def work():
+        try:
+            with loaded.lock, torch.inference_mode():
+                _seed(settings)
+                model.generate(**kwargs)
+        except BaseException as err:  # surfaced to the consumer below
+            errors.append(err)
+            streamer.end()
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        for piece in streamer:
+            if piece:
+                yield piece
+    finally:
+        stop.set()
+        thread.join()
+    if errors:
+        raise errors[0]
