@@ -1,0 +1,112 @@
+"""ChatSession: multi-turn, streamed, safety-checked conversation with a loaded model."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from bondhu.chat.model import LoadedModel, load_for_inference, prompt_ids, stream
+from bondhu.chat.safety import SafetyAssessment, SafetyLayer, load_helplines
+from bondhu.config import BondhuConfig, GenerationSettings
+from bondhu.data.normalize import normalize_bengali
+
+# A trailing run that may still grow into a phone number: held back until it ends.
+_NUMBER_TAIL = re.compile(r"[\d০-৯+(][\d০-৯\s().+\-]*$")
+
+
+def filter_stream(pieces: Iterator[str], clean: Callable[[str], str]) -> Iterator[str]:
+    """Apply ``clean`` to streamed text without ever emitting half a phone number."""
+    raw, sent = "", ""
+    for piece in pieces:
+        raw += piece
+        tail = _NUMBER_TAIL.search(raw)
+        safe = clean(raw[: tail.start()] if tail else raw)
+        if len(safe) > len(sent):
+            yield safe[len(sent):]
+            sent = safe
+    final = clean(raw)
+    if len(final) > len(sent):
+        yield final[len(sent):]
+
+
+def trim_history(loaded: LoadedModel, messages: list[dict], budget: int) -> list[dict]:
+    """Drop the oldest turns until the prompt fits ``budget`` tokens; system and newest turn always stay."""
+    system = messages[:1] if messages and messages[0]["role"] == "system" else []
+    body = messages[len(system):]
+    while len(body) > 1 and len(prompt_ids(loaded, system + body)) > budget:
+        body = body[2:] if len(body) > 2 and body[1]["role"] == "assistant" else body[1:]
+    return system + body
+
+
+@dataclass
+class Reply:
+    """One answer: its assessment, and its text as a stream of pieces."""
+
+    assessment: SafetyAssessment
+    pieces: Iterator[str]
+    crisis: bool
+
+
+def respond(loaded: LoadedModel, messages: list[dict], settings: GenerationSettings, safety: SafetyLayer,
+            context_tokens: int, stop: threading.Event | None = None) -> Reply:
+    """Assess the newest user message, then stream the crisis message or a generated, filtered reply."""
+    messages = [{"role": m["role"], "content": normalize_bengali(m["content"])} for m in messages]
+    if not messages or messages[0]["role"] != "system":
+        messages = [{"role": "system", "content": loaded.config.data.system_prompt}, *messages]
+    user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    assessment = safety.check(user)
+    crisis_text = safety.reply_for(assessment)
+    if crisis_text is not None:
+        return Reply(assessment, iter([crisis_text]), True)
+    budget = max(64, context_tokens - settings.max_new_tokens)
+    prompt = trim_history(loaded, messages, budget)
+    return Reply(assessment, filter_stream(stream(loaded, prompt, settings, stop), safety.clean_output), False)
+
+
+class ChatSession:
+    """A conversation that keeps its history, streams replies and checks every user message."""
+
+    def __init__(self, loaded: LoadedModel, config: BondhuConfig | None = None, safety: SafetyLayer | None = None):
+        self.loaded = loaded
+        self.config = config or loaded.config
+        chat = self.config.chat
+        self.safety = safety or SafetyLayer(load_helplines(chat.helplines_file), chat.helpline_regions)
+        self.history: list[dict] = []
+        self.last_assessment: SafetyAssessment | None = None
+
+    @classmethod
+    def from_run(cls, run: str | Path, backend: str = "auto") -> "ChatSession":
+        return cls(load_for_inference(run, backend=backend))
+
+    def settings(self, **overrides) -> GenerationSettings:
+        return self.config.generation.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+    def send(self, text: str, stop: threading.Event | None = None, **overrides) -> Iterator[str]:
+        """Stream the reply to ``text``; the exchange joins the history once the reply ends."""
+        self.history.append({"role": "user", "content": normalize_bengali(text)})
+        reply = respond(self.loaded, self.history, self.settings(**overrides), self.safety,
+                        self.config.chat.context_tokens, stop)
+        self.last_assessment = reply.assessment
+        parts: list[str] = []
+        try:
+            for piece in reply.pieces:
+                parts.append(piece)
+                yield piece
+        finally:
+            # A reply cut short (Ctrl-C, /stop) still stays in the history as far as it got.
+            self.history.append({"role": "assistant", "content": "".join(parts).strip() or "…"})
+
+    def ask(self, text: str, **overrides) -> str:
+        return "".join(self.send(text, **overrides))
+
+    def reset(self) -> None:
+        self.history.clear()
+
+    def save(self, path: str | Path) -> Path:
+        out = Path(path)
+        out.write_text(json.dumps({"messages": self.history}, ensure_ascii=False, indent=2), "utf-8")
+        return out

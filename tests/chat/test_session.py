@@ -1,0 +1,106 @@
+"""ChatSession: streaming, history trimming, safety before generation, number filtering."""
+
+import json
+
+import pytest
+
+from bondhu.chat.safety import SafetyLayer, load_helplines
+from bondhu.chat.session import ChatSession, filter_stream, trim_history
+from bondhu.config import load_config
+from bondhu.train.finetuner import LLAMAFineTuner
+
+from helpers import MINI, ROOT
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_model_dir):
+    cfg = load_config(ROOT / "configs" / "tiny-cpu.yaml", [
+        f"model.name_or_path={tiny_model_dir}", "model.tiny=null", f"output.runs_dir={tmp_path_factory.mktemp('chatruns')}",
+        f"data.train={MINI}", "data.validation=null", "training.max_steps=2", "generation.max_new_tokens=12",
+        "output.name=chat"])
+    LLAMAFineTuner(cfg, progress=False).train()
+    return cfg.run_dir
+
+
+@pytest.fixture(scope="module")
+def session(run):
+    return ChatSession.from_run(run)
+
+
+def test_reply_streams_in_pieces_and_joins_the_history(session):
+    session.reset()
+    pieces = list(session.send("আজ মনটা খুব খারাপ।", do_sample=False))
+    assert len(pieces) > 1 and "".join(pieces).strip()
+    assert [m["role"] for m in session.history] == ["user", "assistant"]
+    assert session.history[1]["content"] == "".join(pieces).strip()
+    again = session.ask("কেন জানি না।", do_sample=False)
+    assert again and len(session.history) == 4
+
+
+def test_greedy_reply_is_deterministic(session):
+    session.reset()
+    a = session.ask("আমার পরীক্ষা কাল।", do_sample=False)
+    session.reset()
+    assert session.ask("আমার পরীক্ষা কাল।", do_sample=False) == a
+
+
+def test_crisis_message_answers_before_any_generation_and_chat_goes_on(session, monkeypatch):
+    import bondhu.chat.session as mod
+
+    session.reset()
+    called = []
+    monkeypatch.setattr(mod, "stream", lambda *a, **k: called.append(1) or iter(["x"]))
+    reply = session.ask("ami ar bachte chai na")
+    assert not called and session.last_assessment.is_crisis
+    assert "09612119911" in reply and "14416" in reply and "999" in reply
+    monkeypatch.undo()
+    follow = session.ask("আচ্ছা, একটু কথা বলি?", do_sample=False)
+    assert follow and not session.last_assessment.is_crisis and len(session.history) == 4
+
+
+def test_history_trimming_keeps_system_and_newest_turn(session):
+    loaded = session.loaded
+    system = {"role": "system", "content": "তুমি বন্ধু।"}
+    turns = []
+    for i in range(30):
+        turns += [{"role": "user", "content": f"প্রশ্ন {i} " + "কথা " * 20},
+                  {"role": "assistant", "content": f"উত্তর {i} " + "শোনা " * 20}]
+    newest = {"role": "user", "content": "শেষ প্রশ্ন"}
+    from bondhu.chat.model import prompt_ids
+
+    full = [system, *turns, newest]
+    budget = len(prompt_ids(loaded, full)) // 3
+    kept = trim_history(loaded, full, budget)
+    assert kept[0] == system and kept[-1] == newest
+    assert len(prompt_ids(loaded, kept)) <= budget
+    assert kept[1]["role"] == "user" and 3 < len(kept) < len(full)
+    # the kept turns are the newest ones, in order
+    assert kept[1:-1] == turns[len(turns) - (len(kept) - 2):]
+    # an impossible budget still keeps system + newest
+    assert trim_history(loaded, full, 1) == [system, newest]
+
+
+def test_save_writes_the_conversation(session, tmp_path):
+    session.reset()
+    session.ask("হ্যালো", do_sample=False)
+    saved = json.loads(session.save(tmp_path / "c.json").read_text("utf-8"))
+    assert saved["messages"][0] == {"role": "user", "content": "হ্যালো"}
+
+
+def test_stream_filter_never_leaks_an_unlisted_number():
+    clean = SafetyLayer(load_helplines()).clean_output
+    text = "তুমি চাইলে 1-800-273-8255 নম্বরে কল করো, অথবা 09612119911 নম্বরে। ৩ দিন পরে আবার কথা বলি।"
+    for size in (1, 2, 3, 5, 8):
+        pieces = [text[i:i + size] for i in range(0, len(text), size)]
+        out = list(filter_stream(iter(pieces), clean))
+        joined = "".join(out)
+        assert joined == clean(text)
+        assert "8255" not in joined and "09612119911" in joined and "৩ দিন" in joined
+        assert all("273" not in p for p in out)
+
+
+def test_chat_cli_answers_once(run, run_cli):
+    result = run_cli("chat", run, "--message", "আজ ভালো লাগছে না", "--max-new-tokens", "6", "--temperature", "0")
+    assert result.code == 0, result.err and result.out.strip()
+    crisis = run_cli("chat", run, "-m", "I want to kill myself")
+    assert crisis.code == 0 and "14416" in crisis.out
