@@ -128,6 +128,33 @@ def data_inspect(
     console.print(f"histogram: {png}")
 
 
+@data_app.command("split")
+def data_split(
+    inputs: List[Path] = typer.Argument(..., help="Native-format JSONL files to pool"),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for train/validation/test.jsonl"),
+    seed: int = typer.Option(0, help="Changes which conversations land in each split"),
+):
+    """Pool conversations, normalize their text, and write 80/10/10 splits stratified by emotion."""
+    from bondhu.data.loaders import read_records
+    from bondhu.data.normalize import normalize_bengali
+    from bondhu.data.splits import write_splits
+
+    records, seen = [], set()
+    for path in inputs:
+        for rec in read_records(str(path)):
+            if rec.error:
+                raise rec.error
+            r = rec.data
+            if r["id"] in seen:
+                raise BondhuError(f"{path}:{rec.line}: id: duplicate id {r['id']!r}")
+            seen.add(r["id"])
+            r["situation"] = normalize_bengali(r.get("situation") or "")
+            r["messages"] = [{"role": m["role"], "content": normalize_bengali(m["content"])} for m in r["messages"]]
+            records.append(r)
+    sizes = write_splits(records, output, seed)
+    console.print(f"{len(records)} conversations → " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+
+
 # ---------------------------------------------------------------------- train
 @app.command()
 def train(

@@ -33,7 +33,6 @@ from pathlib import Path
 
 from bondhu.data.normalize import normalize_bengali
 
-# --------------------------------------------------------------------------- patterns
 _BN = "\u0980-\u09ff"
 # Python's \b treats Bengali vowel signs as non-word characters, so \b would split
 # "খাবার" into "খাব|ার"; explicit look-arounds keep whole words whole.
@@ -72,8 +71,7 @@ STRONG: dict[str, dict[str, str]] = {
     "suicidal_ideation": {
         # Bengali script
         "bn.no_will_to_live": rf"বাঁ?চতে\s+(?:আর\s+)?(?:চাই\s*না|{_ICCHA}\s+(?:করে|করছে|হয়)\s*না)"
-                              rf"|বাঁ?চার\s+(?:আর\s+)?(?:কোনো\s+)?(?:{_ICCHA}|মানে|শখ)\s+(?:নেই|নাই)"
-                              r"|বেঁ?চে\s+থাকতে\s+(?:আর\s+)?(?:চাই\s*না|ভালো?\s+লাগে\s*না)",
+                              rf"|বাঁ?চার\s+(?:আর\s+)?(?:কোনো\s+)?(?:{_ICCHA}|মানে|শখ)\s+(?:নেই|নাই)|বেঁ?চে\s+থাকতে\s+(?:আর\s+)?(?:চাই\s*না|ভালো?\s+লাগে\s*না)",
         "bn.no_reason_to_live": rf"বেঁ?চে\s+থাকা(?:র)?\s+(?:আর\s+)?(?:কোনো?\s+)?(?:{_ICCHA}|মানে|অর্থ|কারণ|দরকার|অধিকার|যোগ্যতা)\s+(?:নেই|নাই)"
                                 r"|বেঁ?চে\s+থেকে\s+(?:আর\s+)?(?:কোনো|কী|কি)\s+(?:লাভ|হবে)",
         "bn.wish_to_die": rf"(?:মরতে|মরে\s+যেতে)\s+(?:খুব\s+|শুধু\s+|খালি\s+)?{_WANT}(?!\s*না)",
@@ -116,8 +114,7 @@ STRONG: dict[str, dict[str, str]] = {
         "ro.kill_myself": rf"nijeke\s+(?:mere\s+(?:felbo|felmu|feli|dibo|felte\s+{_RWANT})|khun\s+(?:korbo|korte\s+{_RWANT}))",
         "ro.suicide_intent": rf"(?:suicide|sucide|suiside|at+m?[oa]h[oa]t+y?a)\s+(?:korbo|krbo|kormu|korte\s+{_RWANT}"
                              rf"|(?:korar\s+|er\s+)?(?:kotha|chinta|plan)\s+{_gap(2)}(?:bhabchi|vabchi|bhabi|vabi|korchi|mathay\s+ash\S*))",
-        "ro.leave_world": rf"(?:prithibi|duniya|dunia)\s+(?:chh?e?re|theke)\s+(?:chole\s+)?jete\s+{_RWANT}"
-                          r"|thakte\s+chai\s*na\s+(?:ei\s+)?(?:duniya|dunia|prithibi)",
+        "ro.leave_world": rf"(?:prithibi|duniya|dunia)\s+(?:chh?e?re|theke)\s+(?:chole\s+)?jete\s+{_RWANT}|thakte\s+chai\s*na\s+(?:ei\s+)?(?:duniya|dunia|prithibi)",
         "ro.without_me": rf"ami\s+na\s+thakle\s+{_gap(4)}(?:valo|bhalo|khushi|khusi|jay\s+ase\s+na)",
         "ro.forever": r"(?:chirodiner|chirokaler)\s+jonno\s+(?:mukti|ghumate|chole\s+jete|hariye)|chirotore\s+(?:ghumiye|chole|hariye|mukti)",
         "ro.never_wake": rf"ghum(?:iye|aile|ale)\s+{_gap(4)}(?:kokhono\s+)?(?:na\s+uthi|uthte\s+chai\s*na|na\s+b?h?vange)",
@@ -143,8 +140,7 @@ STRONG: dict[str, dict[str, str]] = {
                            r"|(?:want|wanna)\s+to\s+disappear\s+(?:forever|for\s+good|permanently)",
         "en.suicidal": r"(?:i'?m|i\s+am|i\s+feel|feeling)\s+(?:so\s+|really\s+|very\s+|kinda\s+)?suicidal"
                        r"|(?:thinking|thought|think)\s+(?:about|of)\s+(?:suicide|killing\s+myself|ending\s+it)"
-                       r"|(?:i\s+have|i'?ve\s+(?:been\s+)?(?:had|having)|i'?m\s+having)\s+suicidal\s+thoughts"
-                       r"|(?:going|want|plan(?:ning)?)\s+to\s+commit\s+suicide",
+                       r"|(?:i\s+have|i'?ve\s+(?:been\s+)?(?:had|having)|i'?m\s+having)\s+suicidal\s+thoughts|(?:going|want|plan(?:ning)?)\s+to\s+commit\s+suicide",
         "en.no_reason": r"(?:no|(?:don'?t|can'?t)\s+see\s+(?:the|any)|what'?s\s+the)\s+(?:reason|point)\s+(?:for\s+me\s+)?(?:to|in|of)\s+(?:keep\s+|keeping\s+)?(?:living|live|being\s+alive|going\s+on)",
     },
     "suicide_plan": {
@@ -238,8 +234,9 @@ CONTEXT_CUES = re.compile(
 FALLBACK_TOPIC = re.compile(r"আত্মহত্যা|আত্নহত্যা|সুইসাইড|ওভারডোজ|suicid|atmohot|attohot|self[-\s]?harm|overdos")
 FALLBACK_FIRST_PERSON = re.compile(
     rf"{_L}(?:আমি|আমার|আমাকে|আমায়|আমিও|\S*(?:ছি|লাম|বো|ব|চাই)|ami|amar|amake|amio|[a-z]*(?:chi|si|lam|bo|mu)|i|i'm|i've|i'll|i'd|me|my|myself){_R}")
-FALLBACK_CUES = re.compile(r"লক্ষণ|তত্ত্ব|হার\b|গবেষণা|ক্লাস|বন্ধু|বান্ধবী|ভাই|বোন|signs?\b|warning|theory|rates?\b|research|class|statistics"
-                           r"|friend|brother|sister|mother|father|mom|dad|cousin|son|daughter|wife|husband|partner|bondhu")
+# ...unless the clause is about information or about someone else.
+FALLBACK_CUES = re.compile(r"লক্ষণ|তত্ত্ব|গবেষণা|ক্লাস|বন্ধু|বান্ধবী|ভাই|বোন|\b(?:signs?|warning|theory|rates?|research|class|statistics|friends?"
+                           r"|brother|sister|mother|father|mom|dad|cousin|son|daughter|wife|husband|partner|bondhu)\b")
 _CLAUSE_BREAK = re.compile(r"[।!?\n;,]|\.(?:\s|$)|\s(?:কিন্তু|তবে|but|kintu|tobe)\s")
 _PLAN_CUE = re.compile(r"আজ(?:কে)?\s+রাতে|আজই|প্ল্যান|পরিকল্পনা|aj(?:ke)?\s+rate?|tonight|planning|plan\b")
 
@@ -248,17 +245,15 @@ _CONTEXTUAL = {cat: _compile(g) for cat, g in CONTEXTUAL.items()}
 _COPYCAT = _compile(COPYCAT)
 _EXCEPTIONS = _compile(EXCEPTIONS)
 _SEVERITY = ("suicide_plan", "suicidal_ideation", "self_harm")
-
-_RO_MARKERS = set("ami amar amake ar r na nai nei chai kore korchi korbo dibo hoy hobe ache ase kichu valo bhalo keno "
-                  "ki tumi tomar eta ota theke diye jacchi gelam bhai khub mone kotha oke kivabe amader te er e o "
-                  "sob sobai nijeke sesh morte bachte lage".split())
-_EN_MARKERS = set("i the to and is a my me you it of in that this for was have i'm i've don't want be at on with so "
-                  "just what how can am are will it's about".split())
+_RO_WORDS = set("ami amar amake amio ar r na nai nei chai kore korchi korbo korte dibo hoy hobe ache achi ase kichu valo bhalo keno ki "
+                "tumi eta ota theke diye gelam bhai khub mone kotha oke kivabe amader te er e o sob nijeke sesh mon kal ek tai".split())
+_EN_WORDS = set("i the to and is a my me you it of in that this for was have i'm i've don't want be at on with so just what how "
+                "can am are will it's about".split())
 
 
 @dataclass(frozen=True)
 class SafetyAssessment:
-    """Result of `assess`: whether to switch to the crisis reply, and why (rule names)."""
+    """Result of `assess`: whether to switch to the crisis reply, and the rule names that fired."""
 
     is_crisis: bool
     category: str | None  # "suicidal_ideation" | "suicide_plan" | "self_harm" | None
@@ -266,21 +261,21 @@ class SafetyAssessment:
     script: str  # "bengali" | "romanized" | "english" | "mixed"
 
 
-def _normalize(text: str) -> str:
-    return normalize_bengali(text).lower().replace("\u2019", "'").replace("\u2018", "'")
-
-
 def detect_script(text: str) -> str:
     """Guess "bengali", "romanized", "english" or "mixed" from letters and common words."""
-    bn = sum(1 for c in text if "\u0980" <= c <= "\u09ff")
-    la = sum(1 for c in text if c.isascii() and c.isalpha())
+    bn, la = sum("\u0980" <= c <= "\u09ff" for c in text), sum(c.isascii() and c.isalpha() for c in text)
     if bn and la and min(bn, la) / (bn + la) >= 0.25:
         return "mixed"
     if bn >= la and bn:
         return "bengali"
     words = re.findall(r"[a-z']+", text.lower())
-    ro = sum(w in _RO_MARKERS for w in words)
-    return "romanized" if ro > sum(w in _EN_MARKERS for w in words) else "english"
+    return "romanized" if sum(w in _RO_WORDS for w in words) > sum(w in _EN_WORDS for w in words) else "english"
+
+
+def _clause_at(text: str, pos: int) -> str:
+    starts = [m.end() for m in _CLAUSE_BREAK.finditer(text, 0, pos)]
+    end = _CLAUSE_BREAK.search(text, pos)
+    return text[starts[-1] if starts else 0: end.start() if end else len(text)]
 
 
 def _fallback(clause: str) -> bool:
@@ -288,72 +283,54 @@ def _fallback(clause: str) -> bool:
                 and not CONTEXT_CUES.search(clause) and not FALLBACK_CUES.search(clause))
 
 
-def _clause_has_cue(text: str, pos: int) -> bool:
-    starts = [m.end() for m in _CLAUSE_BREAK.finditer(text, 0, pos)]
-    end = _CLAUSE_BREAK.search(text, pos)
-    return bool(CONTEXT_CUES.search(text[starts[-1] if starts else 0: end.start() if end else len(text)]))
-
-
 def assess(text: str) -> SafetyAssessment:
     """Rule-based crisis check for Bengali script, romanized Bengali and English text."""
-    norm = _normalize(text)
-    for pat in _EXCEPTIONS.values():  # blank, keeping offsets, so clause lookups still line up
+    norm = normalize_bengali(text).lower().replace("\u2019", "'")
+    for pat in _EXCEPTIONS.values():  # blank with spaces so offsets, and so clauses, still line up
         norm = pat.sub(lambda m: " " * len(m.group()), norm)
-    hits: dict[str, list[str]] = {}
-    for cat, group in _STRONG.items():
-        hits[cat] = [name for name, pat in group.items() if pat.search(norm)]
+    hits = {cat: [n for n, p in group.items() if p.search(norm)] for cat, group in _STRONG.items()}
     if SUICIDE_TOPIC.search(norm):
-        hits["suicidal_ideation"] += [name for name, pat in _COPYCAT.items() if pat.search(norm)]
+        hits["suicidal_ideation"] += [n for n, p in _COPYCAT.items() if p.search(norm)]
     for cat, group in _CONTEXTUAL.items():
-        for name, pat in group.items():
-            if any(not _clause_has_cue(norm, m.start()) for m in pat.finditer(norm)):
-                hits.setdefault(cat, []).append(name)
+        hits[cat] += [n for n, p in group.items()
+                      if any(not CONTEXT_CUES.search(_clause_at(norm, m.start())) for m in p.finditer(norm))]
     if not any(hits.values()) and any(_fallback(c) for c in _CLAUSE_BREAK.split(norm) if c):
         hits["suicidal_ideation"].append("fallback.topic_first_person")
-    matched = tuple(n for cat in _SEVERITY for n in hits.get(cat, []))
-    category = next((c for c in _SEVERITY if hits.get(c)), None)
+    matched = tuple(n for cat in _SEVERITY for n in hits[cat])
+    category = next((c for c in _SEVERITY if hits[c]), None)
     if category == "suicidal_ideation" and _PLAN_CUE.search(norm):
-        category = "suicide_plan"
+        category = "suicide_plan"  # intent plus a time or a plan is handled as a plan
     return SafetyAssessment(bool(matched), category, matched, detect_script(text))
 
 
-# -------------------------------------------------------------------------- helplines
-_LINE_FIELDS = {"name": dict, "number": str, "tel": str, "hours": str, "languages": list,
-                "description": str, "source": str}
+_LINE_FIELDS = {"name": dict, "number": str, "tel": str, "hours": str, "languages": list, "description": str, "source": str}
 
 
-def _need(obj: dict, key: str, typ: type, where: str, src: str):
-    if key not in obj:
+def _need(obj, key: str, typ: type, where: str, src: str):
+    if not isinstance(obj, dict) or key not in obj:
         raise ValueError(f"{src}: missing required field '{where}{key}'")
-    if not isinstance(obj[key], typ) or (typ in (str, list, dict) and not obj[key]):
+    if not isinstance(obj[key], typ) or isinstance(obj[key], bool) or (typ is not int and not obj[key]):
         raise ValueError(f"{src}: field '{where}{key}' must be a non-empty {typ.__name__}")
     return obj[key]
 
 
 def load_helplines(path: str | Path | None = None) -> dict:
-    """Load and validate the helpline file (the bundled helplines.json by default)."""
+    """Load and validate the helpline file (the bundled chat/helplines.json by default)."""
     if path is None:
-        res = resources.files("bondhu").joinpath("chat/helplines.json")
-        src, raw = "bondhu/chat/helplines.json", res.read_text(encoding="utf-8")
+        src = "bondhu/chat/helplines.json"
+        raw = resources.files("bondhu").joinpath("chat/helplines.json").read_text(encoding="utf-8")
     else:
         src, raw = str(path), Path(path).read_text(encoding="utf-8")
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as e:
         raise ValueError(f"{src}: not valid JSON ({e})") from e
-    if not isinstance(data, dict):
-        raise ValueError(f"{src}: top level must be a JSON object")
-    _need(data, "version", int, "", src)
-    _need(data, "last_verified", str, "", src)
+    for key, typ in (("version", int), ("last_verified", str)):
+        _need(data, key, typ, "", src)
     for code, region in _need(data, "regions", dict, "", src).items():
-        where = f"regions.{code}."
-        if not isinstance(region, dict):
-            raise ValueError(f"{src}: field 'regions.{code}' must be an object")
-        _need(region, "name", str, where, src)
-        for i, line in enumerate(_need(region, "lines", list, where, src)):
-            at = f"{where}lines[{i}]."
-            if not isinstance(line, dict):
-                raise ValueError(f"{src}: field '{at[:-1]}' must be an object")
+        _need(region, "name", str, f"regions.{code}.", src)
+        for i, line in enumerate(_need(region, "lines", list, f"regions.{code}.", src)):
+            at = f"regions.{code}.lines[{i}]."
             for key, typ in _LINE_FIELDS.items():
                 _need(line, key, typ, at, src)
             for lang in ("bn", "en"):
@@ -363,135 +340,116 @@ def load_helplines(path: str | Path | None = None) -> dict:
     return data
 
 
-def _regions(helplines: dict, regions: list[str] | None) -> list[dict]:
-    # An unknown region code must never break the crisis reply: fall back to every region.
-    chosen = [helplines["regions"][r] for r in (regions or []) if r in helplines["regions"]]
-    return chosen or list(helplines["regions"].values())
-
-
 def crisis_reply(helplines: dict | None = None, regions: list[str] | None = None) -> str:
-    """The fixed Bengali crisis message (tumi form) with helplines; it keeps the conversation open."""
+    """The fixed, warm Bengali crisis message (tumi form) with helplines; it never closes the conversation."""
     helplines = helplines or load_helplines()
-    chosen = _regions(helplines, regions)
-    emergency = [f"{ln['number']} ({r['name']})" for r in chosen for ln in r["lines"] if ln.get("emergency")]
-    urgent = f" দেরি না করে জরুরি নম্বরে ফোন করো: {', '.join(emergency)}।" if emergency else " দেরি না করে জরুরি সেবায় ফোন করো।"
+    # An unknown region code must never break this reply: fall back to every region.
+    chosen = [helplines["regions"][r] for r in regions or [] if r in helplines["regions"]] or list(helplines["regions"].values())
+    urgent = [f"{ln['number']} ({reg['name']})" for reg in chosen for ln in reg["lines"] if ln.get("emergency")]
     listing = []
-    for region in chosen:
-        listing.append(f"{region['name']}:")
-        for ln in region["lines"]:
-            numbers = " বা ".join([ln["number"], *ln.get("alt_numbers", [])])
-            listing.append(f"• {ln['name']['bn']} ({ln['name']['en']}): {numbers} ({ln['hours']}) — {ln['description']}")
+    for reg in chosen:
+        listing.append(f"{reg['name']}:")
+        listing += [f"• {ln['name']['bn']} ({ln['name']['en']}): {' বা '.join([ln['number'], *ln.get('alt_numbers', [])])}"
+                    f" ({ln['hours']}) — {ln['description']}" for ln in reg["lines"]]
     return "\n\n".join([
         "আমি এখানে আছি, তোমার কথা শুনছি। এত কষ্টের কথা আমাকে বলেছ, এটা সহজ ছিল না। "
         "তুমি যা অনুভব করছ তা গুরুত্বপূর্ণ, আর তুমিও খুব গুরুত্বপূর্ণ।",
-        "আমি একটা এআই, তাই এই মুহূর্তে তোমার পাশে একজন মানুষ থাকা খুব দরকার। এখনই তোমার বিশ্বাসের "
-        "কাউকে জানাও: পরিবারের কেউ, বন্ধু বা শিক্ষক। অথবা নিচের কোনো হেল্পলাইনে ফোন করো। "
-        "যা দিয়ে নিজের ক্ষতি হতে পারে, সম্ভব হলে তা নিজের কাছ থেকে দূরে সরিয়ে রাখো। "
-        "তুমি যদি এখনই বিপদে থাকো বা নিজেকে আঘাত করার খুব কাছাকাছি থাকো," + urgent,
+        "আমি একটা এআই, তাই এই মুহূর্তে তোমার পাশে একজন মানুষ থাকা খুব দরকার। এখনই তোমার বিশ্বাসের কাউকে জানাও: "
+        "পরিবারের কেউ, বন্ধু বা শিক্ষক। অথবা নিচের কোনো হেল্পলাইনে ফোন করো। যা দিয়ে নিজের ক্ষতি হতে পারে, "
+        "সম্ভব হলে তা নিজের কাছ থেকে দূরে সরিয়ে রাখো। তুমি যদি এখনই বিপদে থাকো বা নিজেকে আঘাত করার খুব কাছাকাছি থাকো, "
+        "দেরি না করে জরুরি " + (f"নম্বরে ফোন করো: {', '.join(urgent)}।" if urgent else "সেবায় ফোন করো।"),
         "\n".join(listing),
-        "আমি কোথাও যাচ্ছি না। তুমি চাইলে আমার সাথে কথা চালিয়ে যেতে পারো। "
-        "এখন তোমার মনে কী চলছে, আমাকে একটু বলবে?",
+        "আমি কোথাও যাচ্ছি না। তুমি চাইলে আমার সাথে কথা চালিয়ে যেতে পারো। এখন তোমার মনে কী চলছে, আমাকে একটু বলবে?",
     ])
 
 
-# ------------------------------------------------------------------ number filtering
 PLACEHOLDER = "[নম্বর সরানো হয়েছে]"
 _TO_ASCII = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
-_D = "[0-9০-৯]"
-# Digit groups joined by single spaces, dashes or parentheses; dots are left out so
-# decimals ("3.5") never join into one long run.
-_PHONE_RUN = re.compile(rf"(?<![\w.+])\+?\(?{_D}+\)?(?:[ \-]?\(?{_D}+\)?)*(?!\w)")
-_CALL_WORDS = re.compile(r"কল|ফোন|ডায়াল|হেল্পলাইন|হটলাইন|নম্বর|নাম্বার|যোগাযোগ|call|dial|phone|helpline|hotline"
-                         r"|number|ring|text|sms|whatsapp|contact|tel|kol|fon|nombor|nambar", re.IGNORECASE)
-_NOT_PHONE = re.compile(r"\d{1,2}[-/]\d{1,2}[-/]\d{2,4}|\d{4}-\d{2}-\d{2}|(?:19|20)\d\d")  # dates, years
+# Digit groups joined by single spaces, dashes or parentheses. Dots never join (decimals), and
+# Bengali suffixes may follow directly ("৯১১তে"), so only a digit may not follow the run.
+_PHONE_RUN = re.compile(r"(?<![0-9০-৯.+a-zA-Z])\+?\(?[0-9০-৯]+\)?(?:[ \-]?\(?[0-9০-৯]+\)?)*(?![0-9০-৯])")
+_CALL_WORDS = re.compile(r"কল|ফোন|ডায়াল|হেল্পলাইন|হটলাইন|নম্বর|নাম্বার|যোগাযোগ|call|dial|phone|helpline|hotline|number|ring"
+                         r"|text|sms|whatsapp|contact|tel|kol|fon|nombor|nambar", re.IGNORECASE)
+# Dates, years and year ranges ("২০২৩-২০২৪ সেশন") are not phone numbers.
+_NOT_PHONE = re.compile(r"\d{1,2}[-/]\d{1,2}[-/]\d{2,4}|\d{4}-\d{2}-\d{2}|(?:19|20)\d\d(?:\s?-\s?(?:19|20)?\d\d)?")
 _UNIT_AFTER = re.compile(r"\s*(?:টাকা|taka|tk|৳|rupees?|rs\b|%|জন|people|km|kg)", re.IGNORECASE)
-# Only the regions we ship: other country codes can never equal a listed number anyway.
-_COUNTRY_CODES = ("880", "91")
+_COUNTRY_CODES = ("880", "91")  # the shipped regions; other codes can never equal a listed number anyway
 
 
 def _canonical(raw: str) -> str:
     text = raw.translate(_TO_ASCII).strip()
-    digits, intl = re.sub(r"\D", "", text), text.startswith("+")
-    if digits.startswith("00"):
-        digits, intl = digits[2:], True
+    digits, intl = re.sub(r"\D", "", text), text.startswith(("+", "00"))
+    digits = digits[2:] if text.startswith("00") else digits
     for cc in _COUNTRY_CODES:
-        # Without "+" a leading 91/880 is only a country code if a full number follows.
+        # Without "+" a leading 91/880 is a country code only if a full national number follows.
         if digits.startswith(cc) and len(digits) - len(cc) >= (3 if intl else 9):
             digits = digits[len(cc):]
             break
-    return digits[1:] if digits.startswith("0") and len(digits) > 3 else digits  # trunk 0
+    return digits[1:] if digits.startswith("0") and len(digits) > 3 else digits  # drop the trunk 0
 
 
 def allowed_numbers(helplines: dict) -> set[str]:
-    """Canonical digit strings (no country code or trunk 0) of every number in the file."""
-    out = set()
-    for region in helplines["regions"].values():
-        for ln in region["lines"]:
-            out.update(_canonical(n) for n in [ln["number"], ln["tel"], *ln.get("alt_numbers", [])])
-    return out
+    """Canonical digits (no country code, no trunk 0) of every number and tel in the helpline file."""
+    return {_canonical(n) for reg in helplines["regions"].values() for ln in reg["lines"]
+            for n in [ln["number"], ln["tel"], *ln.get("alt_numbers", [])]}
 
 
 def _is_listed(run: str, allowed: set[str]) -> bool:
-    if _canonical(run) in allowed:
-        return True
-    # "999 09612119911" arrives as one run; keep it if it splits into listed numbers.
+    # One run can hold listed numbers side by side ("999 09612119911") or end in prose ("৯৯৯ ১০ মিনিটে").
     parts = run.split()
+    while len(parts) > 1 and len(parts[-1]) <= 2:
+        parts.pop()
     ok = [True] + [False] * len(parts)
     for j in range(1, len(parts) + 1):
-        ok[j] = any(ok[i] and _canonical(" ".join(parts[i:j])) in allowed for i in range(j))
-    return len(parts) > 1 and ok[-1]
+        # A phone number spans at most ~5 groups ("+44 20 7946 0958"); the cap keeps this linear.
+        ok[j] = any(ok[i] and _canonical(" ".join(parts[i:j])) in allowed for i in range(max(0, j - 5), j))
+    return ok[-1]
 
 
 def _phone_like(text: str, m: re.Match[str]) -> bool:
-    ascii_run = m.group().translate(_TO_ASCII)
-    n = sum(c.isdigit() for c in ascii_run)
-    if n < 3 or _NOT_PHONE.fullmatch(ascii_run.strip("+() ")) or _UNIT_AFTER.match(text, m.end()):
+    run = m.group().translate(_TO_ASCII)
+    n = sum(c.isdigit() for c in run)
+    if n < 3 or _NOT_PHONE.fullmatch(run.strip("+() ")) or _UNIT_AFTER.match(text, m.end()):
         return False
-    if n >= 7:
-        return True
-    # Short codes (911, 988, 16263) only count near a call word, so "৩০০ জন" or "page 112" stay.
-    window = text[max(0, m.start() - 30): m.start()] + " " + text[m.end(): m.end() + 25]
-    return bool(_CALL_WORDS.search(window))
+    # Short codes (911, 988, 16263) count only near a call word, so "৩০০ জন" or "page 112" stay.
+    return n >= 7 or bool(_CALL_WORDS.search(text[max(0, m.start() - 30): m.start()] + " " + text[m.end(): m.end() + 25]))
 
 
 def filter_unlisted_numbers(text: str, helplines: dict) -> str:
     """Replace phone-like numbers that are not in the helpline file with a placeholder."""
     allowed = allowed_numbers(helplines)
-
-    def repl(m: re.Match[str]) -> str:
-        return PLACEHOLDER if _phone_like(text, m) and not _is_listed(m.group(), allowed) else m.group()
-
-    return _PHONE_RUN.sub(repl, text)
+    return _PHONE_RUN.sub(lambda m: PLACEHOLDER if _phone_like(text, m) and not _is_listed(m.group(), allowed)
+                          else m.group(), text)
 
 
 class SafetyLayer:
-    """What the chat engine calls: check input, pick the crisis reply, clean model output."""
+    """What the chat engine calls: check the user's text, pick the crisis reply, clean model output."""
 
     def __init__(self, helplines: dict | None = None, regions: list[str] | None = None):
-        self.helplines = helplines or load_helplines()
-        self.regions = regions
+        self.helplines, self.regions = helplines or load_helplines(), regions
 
     def check(self, user_text: str) -> SafetyAssessment:
+        """Assess one user message."""
         return assess(user_text)
 
     def reply_for(self, assessment: SafetyAssessment) -> str | None:
+        """The crisis reply for a crisis, else None (the model answers as usual)."""
         return crisis_reply(self.helplines, self.regions) if assessment.is_crisis else None
 
     def clean_output(self, text: str) -> str:
+        """Model output with unlisted phone numbers removed."""
         return filter_unlisted_numbers(text, self.helplines)
 
 
-# ------------------------------------------------------------------------ evaluation
 def evaluate(path: str | Path) -> dict[str, dict[str, float]]:
-    """Precision, recall and false-alarm rate per script (and "all") on a phrases JSONL."""
+    """Precision, recall and false-alarm rate, overall ("all") and per script, on a phrases JSONL file."""
     rows = [json.loads(ln) for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    preds = [assess(r["text"]).is_crisis for r in rows]
     out = {}
     for script in ["all", *sorted({r["script"] for r in rows})]:
-        sel = [r for r in rows if script == "all" or r["script"] == script]
-        pred = [assess(r["text"]).is_crisis for r in sel]
-        tp = sum(p and r["crisis"] for p, r in zip(pred, sel))
-        fp = sum(p and not r["crisis"] for p, r in zip(pred, sel))
-        pos, neg = sum(r["crisis"] for r in sel), sum(not r["crisis"] for r in sel)
+        sel = [(p, r["crisis"]) for p, r in zip(preds, rows) if script in ("all", r["script"])]
+        tp, fp = sum(p and t for p, t in sel), sum(p and not t for p, t in sel)
+        pos, neg = sum(t for _, t in sel), sum(not t for _, t in sel)
         out[script] = {"n": len(sel), "precision": tp / (tp + fp) if tp + fp else 1.0,
                        "recall": tp / pos if pos else 1.0, "false_alarm_rate": fp / neg if neg else 0.0}
     return out
@@ -500,9 +458,8 @@ def evaluate(path: str | Path) -> dict[str, dict[str, float]]:
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(description="Evaluate the crisis rules on a phrases JSONL file.")
+    parser = argparse.ArgumentParser(description="Score the crisis rules on a phrases JSONL file.")
     parser.add_argument("--eval", required=True, metavar="JSONL")
-    args = parser.parse_args()
     print(f"{'script':<10} {'n':>4} {'precision':>10} {'recall':>8} {'false_alarm':>12}")
-    for name, s in evaluate(args.eval).items():
+    for name, s in evaluate(parser.parse_args().eval).items():
         print(f"{name:<10} {s['n']:>4} {s['precision']:>10.3f} {s['recall']:>8.3f} {s['false_alarm_rate']:>12.3f}")
