@@ -45,10 +45,7 @@ def get_config(config: str | None, overrides: list[str] | None) -> BondhuConfig:
 
 
 def _setup_logging(verbose: bool) -> None:
-    from rich.logging import RichHandler
-
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
-                        handlers=[RichHandler(console=err_console, show_path=False)])
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bondhu").setLevel(logging.INFO)
     for noisy in ("transformers", "datasets", "trl", "bitsandbytes", "peft", "accelerate", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)

@@ -37,6 +37,9 @@ class TinyModelSpec(_Section):
     num_key_value_heads: int = Field(2, ge=1)
     max_position_embeddings: int = Field(4096, ge=128)
     tokenizer_corpus: list[str] = ["data/bondhu-empathy/train.jsonl"]
+    # Plain-text language-model steps on the corpus before saving, so the "base" model
+    # knows some Bengali and a LoRA fine-tune has something to adapt. 0 keeps it random.
+    pretrain_epochs: float = Field(0.0, ge=0)
     seed: int = 0
 
 

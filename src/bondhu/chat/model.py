@@ -29,11 +29,12 @@ class LoadedModel:
     source: str
     adapter: str | None = None
     backend: str = "hf"
+    merged: bool = False  # the adapter is folded into the weights and cannot be switched off
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def has_adapter(self) -> bool:
-        return self.adapter is not None
+        return self.adapter is not None and not self.merged
 
 
 def run_config(run: str | Path) -> BondhuConfig:
@@ -54,6 +55,10 @@ def load_for_inference(run: str | Path, backend: str = "auto", base_only: bool =
     path = Path(run)
     if (path / "config.json").is_file() and not (path / "config.yaml").is_file():
         return _load_plain(path)
+    if backend == "fast" and not base_only:
+        from bondhu.chat.fast import load_fast
+
+        return load_fast(path)
     cfg = run_config(path)
     adapter_dir = path / "adapter"
     if not base_only and not (adapter_dir / "adapter_config.json").is_file():

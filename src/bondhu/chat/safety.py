@@ -12,9 +12,12 @@ How `assess` decides, in order of precedence:
    "I want to kill myself", self-harm) flag the message whatever else it says: someone may
    mention the news and their own wish in one breath. COPYCAT rules ("আমিও ওভাবেই চলে
    যাই", "I should do the same") are strong but count only when the message names suicide.
+   Reports of someone else's suicide ("এক ছাত্র আত্মহত্যা করেছে") are masked in step 2.
 4. CONTEXTUAL rules (means + first-person verb, goodbye messages) are dropped when their
    clause also has a CONTEXT_CUE (news, awareness event, fiction, someone else's words).
-5. Category: suicide_plan > suicidal_ideation > self_harm. Ideation in a message that also
+5. FALLBACK, only if nothing fired: an explicit suicide/self-harm word plus a first-person
+   cue in one clause, unless the clause is about information or about another person.
+6. Category: suicide_plan > suicidal_ideation > self_harm. Ideation in a message that also
    names a time or a plan ("আজ রাতে", "tonight", "planning") is reported as a plan.
 
 Third-person reports mostly need no rule: Bengali verbs carry person ("চাই" I want, "চায়"
@@ -233,9 +236,9 @@ CONTEXT_CUES = re.compile(
 # Fallback tier: an explicit suicide/self-harm word plus a first-person cue in one clause.
 FALLBACK_TOPIC = re.compile(r"আত্মহত্যা|আত্নহত্যা|সুইসাইড|ওভারডোজ|suicid|atmohot|attohot|self[-\s]?harm|overdos")
 FALLBACK_FIRST_PERSON = re.compile(
-    rf"{_L}(?:আমি|আমার|আমাকে|আমায়|আমিও|\S*(?:ছি|লাম|বো|ব|চাই)|ami|amar|amake|amio|[a-z]*(?:chi|si|lam|bo|mu)|i|i'm|i've|i'll|i'd|me|my|myself){_R}")
+    rf"{_L}(?:আমি|আমার|আমাকে|আমায়|আমিও|\S+(?:ছি|লাম|বো)|\S+(?<!স)ব|চাই|ami|amar|amake|amio|[a-z]*(?:chi|si|lam|bo|mu)|i|i'm|i've|i'll|i'd|me|my|myself){_R}")
 # ...unless the clause is about information or about someone else.
-FALLBACK_CUES = re.compile(r"লক্ষণ|তত্ত্ব|গবেষণা|ক্লাস|বন্ধু|বান্ধবী|ভাই|বোন|\b(?:signs?|warning|theory|rates?|research|class|statistics|friends?"
+FALLBACK_CUES = re.compile(r"লক্ষণ|তত্ত্ব|হার|গবেষণা|ক্লাস|বন্ধু|বান্ধবী|ভাই|বোন|\b(?:signs?|warning|theory|rates?|research|class|statistics|friends?"
                            r"|brother|sister|mother|father|mom|dad|cousin|son|daughter|wife|husband|partner|bondhu)\b")
 _CLAUSE_BREAK = re.compile(r"[।!?\n;,]|\.(?:\s|$)|\s(?:কিন্তু|তবে|but|kintu|tobe)\s")
 _PLAN_CUE = re.compile(r"আজ(?:কে)?\s+রাতে|আজই|প্ল্যান|পরিকল্পনা|aj(?:ke)?\s+rate?|tonight|planning|plan\b")
@@ -285,7 +288,7 @@ def _fallback(clause: str) -> bool:
 
 def assess(text: str) -> SafetyAssessment:
     """Rule-based crisis check for Bengali script, romanized Bengali and English text."""
-    norm = normalize_bengali(text).lower().replace("\u2019", "'")
+    norm = normalize_bengali(text).lower().replace("\u2019", "'").replace("\u2018", "'")
     for pat in _EXCEPTIONS.values():  # blank with spaces so offsets, and so clauses, still line up
         norm = pat.sub(lambda m: " " * len(m.group()), norm)
     hits = {cat: [n for n, p in group.items() if p.search(norm)] for cat, group in _STRONG.items()}

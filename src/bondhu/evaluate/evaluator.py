@@ -99,14 +99,17 @@ class Evaluator:
         results: dict[str, dict] = {}
         for name in self._track(models, "models"):
             base = name == "base"
-            ctx = loaded.model.disable_adapter() if base else _nullcontext()
+            target = loaded
+            if base and not loaded.has_adapter:  # merged weights: the base needs its own copy
+                target, base = load_for_inference(self.run, backend="hf", base_only=True), False
+            ctx = target.model.disable_adapter() if base else _nullcontext()
             with ctx:
-                ppl = M.perplexity(loaded.model, rows, batch_size=self.cfg.evaluation.batch_size,
-                                   pad_token_id=loaded.tokenizer.pad_token_id)
+                ppl = M.perplexity(target.model, rows, batch_size=self.cfg.evaluation.batch_size,
+                                   pad_token_id=target.tokenizer.pad_token_id)
             replies = []
             bs = self.cfg.evaluation.batch_size
             for start in self._track(range(0, len(conversations), bs), f"generating ({name})"):
-                replies += generate(loaded, conversations[start:start + bs], self.settings, batch_size=bs, base=base)
+                replies += generate(target, conversations[start:start + bs], self.settings, batch_size=bs, base=base)
             for s, r in zip(samples, replies):
                 s.replies[name] = r
             results[name] = {"perplexity": ppl["perplexity"], "eval_nll": ppl["mean_nll"],

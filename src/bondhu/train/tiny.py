@@ -27,15 +27,15 @@ LLAMA3_SPLIT = (
 )
 
 
-def corpus_texts(paths: list[str]) -> list[str]:
-    """All message texts and situations from JSONL conversation files."""
+def corpus_texts(paths: list[str], roles: tuple[str, ...] = ("user", "assistant")) -> list[str]:
+    """Message texts of the given roles, plus situations, from JSONL conversation files."""
     texts = []
     for path in paths:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue
             rec = json.loads(line)
-            texts.extend(m["content"] for m in rec.get("messages", []))
+            texts.extend(m["content"] for m in rec.get("messages", []) if m.get("role") in roles)
             if rec.get("situation"):
                 texts.append(rec["situation"])
     return texts
@@ -86,6 +86,34 @@ def build_tiny_model(spec: TinyModelSpec, tokenizer):
     return model
 
 
+def pretrain(model, tokenizer, texts: list[str], epochs: float, seed: int, block: int = 256, batch: int = 16) -> float:
+    """A short full-parameter LM pass over plain text; returns the last batch loss."""
+    import random
+
+    import torch
+
+    ids: list[int] = []
+    for row in tokenizer(texts, add_special_tokens=False)["input_ids"]:
+        ids += row + [tokenizer.convert_tokens_to_ids("<|end_of_text|>")]
+    blocks = [ids[i:i + block] for i in range(0, len(ids) - block, block)]
+    rng = random.Random(seed)
+    steps = max(1, int(len(blocks) / batch * epochs))
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.1)
+    model.train()
+    loss = torch.tensor(0.0)
+    for _ in range(steps):
+        x = torch.tensor(rng.sample(blocks, min(batch, len(blocks))))
+        loss = model(input_ids=x, labels=x).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+    model.eval()
+    return float(loss)
+
+
 def ensure_tiny(path: str | Path, spec: TinyModelSpec) -> Path:
     """Build the tiny model and tokenizer into ``path`` unless they are already there."""
     out = Path(path)
@@ -97,8 +125,14 @@ def ensure_tiny(path: str | Path, spec: TinyModelSpec) -> Path:
 
         raise BondhuError(f"{missing[0]}: model.tiny.tokenizer_corpus file not found")
     log.info("building tiny model in %s", out)
-    tokenizer = train_tokenizer(corpus_texts(spec.tokenizer_corpus), spec.vocab_size)
+    texts = corpus_texts(spec.tokenizer_corpus)
+    tokenizer = train_tokenizer(texts, spec.vocab_size)
     model = build_tiny_model(spec, tokenizer)
+    if spec.pretrain_epochs:
+        # Only what users say: the base learns Bengali, and Bondhu's replies are left for fine-tuning.
+        plain = corpus_texts(spec.tokenizer_corpus, roles=("user",))
+        loss = pretrain(model, tokenizer, plain, spec.pretrain_epochs, spec.seed)
+        log.info("tiny model pretrained on %d texts (last LM loss %.2f)", len(plain), loss)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

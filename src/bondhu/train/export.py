@@ -1,0 +1,63 @@
+"""Merge a run's LoRA adapter into unquantized 16-bit base weights."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from bondhu.errors import BondhuError
+
+log = logging.getLogger(__name__)
+
+
+def resolve_dtype(name: str):
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    try:
+        return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[name]
+    except KeyError:
+        raise BondhuError(f"dtype {name!r}: expected auto, bfloat16, float16 or float32") from None
+
+
+def merged_model(run: str | Path, dtype: str = "auto", device_map: str | dict | None = None):
+    """The run's base model, unquantized, with the adapter merged in; returns (model, tokenizer, config).
+
+    QLoRA trains the adapter against NF4 weights; merging into the 16-bit originals is the
+    standard export (PEFT's merge_and_unload) and differs from the NF4 model only by the
+    quantization error the adapter never saw.
+    """
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from bondhu.chat.model import run_config
+    from bondhu.train.loading import load_tokenizer, model_not_found, resolve_model_path
+
+    run = Path(run)
+    cfg = run_config(run)
+    adapter = run / "adapter"
+    if not (adapter / "adapter_config.json").is_file():
+        raise BondhuError(f"{run}: the run has no adapter to merge (adapter/adapter_config.json is missing)")
+    path = resolve_model_path(cfg.model)
+    tokenizer = load_tokenizer(cfg.model, path)
+    try:
+        base = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(dtype), revision=cfg.model.revision,
+                                                    attn_implementation=cfg.model.attn_implementation,
+                                                    device_map=device_map)
+    except OSError as err:
+        raise model_not_found(path, err) from None
+    model = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    model.eval()
+    return model, tokenizer, cfg
+
+
+def export_merged(run: str | Path, output: str | Path | None = None, dtype: str = "auto") -> Path:
+    """Write the merged 16-bit model plus tokenizer to ``output`` (default RUN/merged)."""
+    model, tokenizer, _ = merged_model(run, "bfloat16" if dtype == "auto" else dtype)
+    out = Path(output) if output else Path(run) / "merged"
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return out
