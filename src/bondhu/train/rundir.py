@@ -28,7 +28,13 @@ def write_loss_csv(log_history: list[dict], path: Path) -> list[dict]:
 
 
 def plot_loss(rows: list[dict], path: Path, title: str) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # a trimmed environment (e.g. a benchmark machine): the CSV still has everything
+        import logging
+
+        logging.getLogger(__name__).warning("matplotlib is not installed: skipping %s", path)
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

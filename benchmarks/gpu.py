@@ -1,0 +1,203 @@
+"""GPU benchmark: training and inference on a model with LLaMA 3.1-8B's exact shape.
+
+One command on the lent H100 (weights are random: speed and memory do not depend on them):
+
+    python benchmarks/gpu.py --sections all          # or a comma list, see SECTIONS
+    python benchmarks/gpu.py --render a.json b.json  # rebuild the tables from saved results
+
+Each section runs in its own process (Unsloth patches transformers globally). Results go to
+benchmarks/results/gpu-<stamp>.json and the tables into docs/benchmarks.md between the
+``gpu`` markers; with $OUT set, both are copied there too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ["build", "matmul_peak", "train_unsloth", "train_qlora", "seed_recipe", "bare_unsloth", "t4_longest",
+            "infer_hf", "infer_unsloth", "infer_fast"]
+FLOPS_PER_TOKEN = 6 * 8.03e9
+BEGIN, END = "<!-- gpu:begin -->", "<!-- gpu:end -->"
+
+
+def run_section(name: str, args) -> dict:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_workers.py"), name, "--model", args.model,
+           "--runs", args.runs, "--steps", str(args.steps), "--new-tokens", str(args.new_tokens)]
+    print(f"== {name}", flush=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"section": name, "error": f"timed out after {args.timeout} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if args.out:
+        Path(args.out, f"{name}.log").write_text(proc.stdout[-20000:] + "\n--- stderr ---\n" + proc.stderr[-40000:])
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {"section": name, "error": " | ".join(tail)[-600:]}
+    out = json.loads(lines[-1][7:])
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def environment() -> dict:
+    env = {"date": dt.date.today().isoformat(), "python": platform.python_version()}
+    try:
+        import torch
+
+        env["gpu"] = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+        env["torch"] = torch.__version__
+    except ImportError:
+        pass
+    for pkg in ("transformers", "peft", "trl", "bitsandbytes", "unsloth", "accelerate"):
+        try:
+            env[pkg] = __import__(pkg).__version__ if pkg != "unsloth" else _unsloth_version()
+        except Exception:
+            env[pkg] = "absent"
+    return env
+
+
+def _unsloth_version() -> str:
+    from importlib.metadata import version
+
+    return version("unsloth")
+
+
+def _fmt(value, spec="{:,.0f}") -> str:
+    return "–" if value is None else spec.format(value)
+
+
+def render(results: dict[str, dict], env: dict, command: str) -> str:
+    """The markdown tables, with each target marked met or not."""
+    r = results.get
+    peak = (r("matmul_peak") or {}).get("tflops")
+    rows = [("a", "seed recipe: Unsloth + SFTTrainer + DataCollatorForSeq2Seq + train_on_responses_only, batch 2 × accum 4, max 2048", "seed_recipe"),
+            ("b", "`bondhu train`, strategy `qlora` (padding-free, batch 8)", "train_qlora"),
+            ("c", "`bondhu train`, strategy `unsloth` (padding-free, batch 8)", "train_unsloth"),
+            ("d", "bare Unsloth loop, fixed 2048-token rows, batch 2 (ceiling)", "bare_unsloth")]
+    lines = [BEGIN, f"### GPU run of {env.get('date')}", "",
+             f"Machine: {env.get('gpu')} (lent H100), Python {env.get('python')}, torch {env.get('torch')}, "
+             f"transformers {env.get('transformers')}, peft {env.get('peft')}, trl {env.get('trl')}, "
+             f"bitsandbytes {env.get('bitsandbytes')}, unsloth {env.get('unsloth')}. Model: random weights with "
+             "Llama-3.1-8B's shape; data: the bundled training split under the real Llama 3.1 tokenizer.", "",
+             f"Command: `{command}`", "",
+             "#### Training (LoRA r=16 on all linear layers, 8 conversations per optimizer step)", "",
+             "| run | what | useful tokens/s | peak GPU memory (GiB) | MFU | padding-free |", "|---|---|---|---|---|---|"]
+    tps = {}
+    for key, what, section in rows:
+        res = r(section) or {}
+        tps[key] = res.get("tokens_per_second")
+        mfu = f"{100 * tps[key] * FLOPS_PER_TOKEN / (peak * 1e12):.1f}%" if tps[key] and peak else "–"
+        err = f" (failed: {res['error'][:160]})" if "error" in res else ""
+        lines.append(f"| {key} | {what}{err} | {_fmt(tps[key])} | {_fmt(res.get('peak_gpu_gib'), '{:.1f}')} | {mfu} | "
+                     f"{res.get('padding_free_on', 'no' if key in 'ad' else '–')} |")
+    lines += ["", f"bf16 matmul peak measured in the same run: {_fmt(peak, '{:.0f}')} TFLOP/s; "
+              "MFU = tokens/s × 6 × 8.03e9 / peak.", ""]
+
+    def target(name, ok, detail):
+        return f"| {name} | {detail} | {'met' if ok else 'not met' if ok is False else 'not measured'} |"
+
+    def ratio(x, y):
+        return x / y if x and y else None
+
+    c_a, c_b, c_d = ratio(tps["c"], tps["a"]), ratio(tps["c"], tps["b"]), ratio(tps["c"], tps["d"])
+    mem_c = (r("train_unsloth") or {}).get("peak_gpu_gib")
+    t4 = r("t4_longest") or {}
+    lines += ["| target | measured | status |", "|---|---|---|",
+              target("c ≥ 2 × a", None if c_a is None else c_a >= 2, _fmt(c_a, "{:.2f}×")),
+              target("c ≥ 4 × b", None if c_b is None else c_b >= 4, _fmt(c_b, "{:.2f}×")),
+              target("c ≥ 0.9 × d", None if c_d is None else c_d >= 0.9, _fmt(c_d, "{:.2f}×")),
+              target("peak memory of c ≤ 8 GiB", None if mem_c is None else mem_c <= 8, _fmt(mem_c, "{:.1f} GiB")),
+              target("T4 emulation (15 GiB, fp16): longest conversation ≥ 32,768 tokens",
+                     None if "longest_tokens" not in t4 else t4["longest_tokens"] >= 32768,
+                     _fmt(t4.get("longest_tokens"), "{:,} tokens")), ""]
+    hf, us, fast = r("infer_hf") or {}, r("infer_unsloth") or {}, r("infer_fast") or {}
+    rate = lambda res: (res.get("batch1") or {}).get("tokens_per_second")  # noqa: E731
+    lines += ["#### Inference, batch-1 decode (128-token prompt)", "",
+              "| path | tokens/s | time to first token, 1,024-token prompt (ms) | peak GPU memory (GiB) |", "|---|---|---|---|"]
+    for name, res in (("HF generate, bitsandbytes 4-bit + unmerged LoRA (`--backend hf`)", hf),
+                      ("Unsloth `for_inference` (`--backend unsloth`)", us),
+                      ("Bondhu fast path: merged bf16, static cache, compiled decode (`--backend fast`)", fast)):
+        err = f" (failed: {res['error'][:160]})" if "error" in res else ""
+        lines.append(f"| {name}{err} | {_fmt(rate(res), '{:.1f}')} | {_fmt(res.get('ttft_1024_ms'), '{:.0f}')} | "
+                     f"{_fmt(res.get('peak_gpu_gib'), '{:.1f}')} |")
+    f_u = ratio(rate(fast), rate(us))
+    lines += ["", "| target | measured | status |", "|---|---|---|",
+              target("fast path ≥ 100 tokens/s", None if rate(fast) is None else rate(fast) >= 100, _fmt(rate(fast), "{:.1f}")),
+              target("fast path ≥ 6 × Unsloth for_inference", None if f_u is None else f_u >= 6, _fmt(f_u, "{:.1f}×")),
+              target("fast-path logits vs reference: relative L2 < 2e-2",
+                     None if "logits_rel_l2" not in fast else fast["logits_rel_l2"] < 2e-2,
+                     _fmt(fast.get("logits_rel_l2"), "{:.2e}")),
+              target("evaluation: batch 16 ≥ 8 × batch 1 generated tokens/s (`--backend hf`)",
+                     None if "speedup_16_vs_1" not in hf else hf["speedup_16_vs_1"] >= 8,
+                     _fmt(hf.get("speedup_16_vs_1"), "{:.1f}×")), ""]
+    if hf.get("batch16"):
+        lines.append(f"Generation throughput (evaluation path, `--backend hf`): batch 1 {rate(hf)} tokens/s, "
+                     f"batch 16 {hf['batch16']['tokens_per_second']} tokens/s.")
+    if t4.get("tried"):
+        lines.append("T4 emulation steps: " + ", ".join(
+            f"{x['tokens']:,} {'ok (' + str(x.get('peak_gib')) + ' GiB)' if x['ok'] else 'out of memory'}" for x in t4["tried"]))
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def write_docs(block: str) -> Path:
+    doc = ROOT / "docs" / "benchmarks.md"
+    text = doc.read_text("utf-8") if doc.exists() else "# Benchmarks\n"
+    if BEGIN in text:
+        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n## GPU: training and inference on the 8B shape\n\n" + block + "\n"
+    doc.write_text(text, "utf-8")
+    return doc
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sections", default="all")
+    p.add_argument("--model", default="/tmp/llama31-8b-random")
+    p.add_argument("--runs", default="/tmp/bench-runs")
+    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--new-tokens", type=int, default=128)
+    p.add_argument("--timeout", type=int, default=420, help="seconds per section")
+    p.add_argument("--render", nargs="*", help="result JSON files to merge and render, without running")
+    args = p.parse_args()
+    args.out = os.environ.get("OUT")
+    if args.render:
+        merged, env, commands = {}, {}, []
+        for f in args.render:
+            data = json.loads(Path(f).read_text())
+            merged.update({k: v for k, v in data["results"].items() if "error" not in v or k not in merged})
+            env = env or data["environment"]
+            commands.append(data["command"])
+        print(write_docs(render(merged, env, " ; ".join(commands))))
+        return
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    names = SECTIONS if args.sections == "all" else args.sections.split(",")
+    results = {}
+    for name in names:
+        results[name] = run_section(name, args)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
+    command = "python benchmarks/gpu.py " + " ".join(sys.argv[1:])
+    data = {"environment": environment(), "command": command, "results": results}
+    saved = ROOT / "benchmarks" / "results" / f"gpu-{stamp}.json"
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(data, indent=2))
+    doc = write_docs(render(results, data["environment"], command))
+    if args.out:
+        shutil.copy(saved, Path(args.out) / saved.name)
+        shutil.copy(doc, Path(args.out) / "benchmarks.md")
+    print(f"wrote {saved} and {doc}")
+
+
+if __name__ == "__main__":
+    main()
