@@ -186,6 +186,9 @@ def main() -> None:
     results = {}
     for name in names:
         results[name] = run_section(name, args)
+        if args.out:  # a call cut short still brings back what finished
+            Path(args.out, "partial.json").write_text(json.dumps({"environment": {}, "command": "partial",
+                                                                   "results": results}, indent=2))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
     command = "python benchmarks/gpu.py " + " ".join(sys.argv[1:])
     data = {"environment": environment(), "command": command, "results": results}
