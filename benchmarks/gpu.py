@@ -32,7 +32,7 @@ BEGIN, END = "<!-- gpu:begin -->", "<!-- gpu:end -->"
 
 def run_section(name: str, args) -> dict:
     cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_workers.py"), name, "--model", args.model,
-           "--runs", args.runs, "--steps", str(args.steps), "--new-tokens", str(args.new_tokens)]
+           "--runs", args.runs, "--steps", str(args.steps), "--new-tokens", str(args.new_tokens), "--skip", str(args.skip)]
     print(f"== {name}", flush=True)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
@@ -168,6 +168,7 @@ def main() -> None:
     p.add_argument("--runs", default="/tmp/bench-runs")
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--new-tokens", type=int, default=128)
+    p.add_argument("--skip", type=int, default=5, help="warm-up steps left out of training timings")
     p.add_argument("--timeout", type=int, default=420, help="seconds per section")
     p.add_argument("--render", nargs="*", help="result JSON files to merge and render, without running")
     args = p.parse_args()

@@ -132,7 +132,7 @@ def bondhu_train(args, strategy: str):
     from bondhu.train.finetuner import LLAMAFineTuner
 
     cfg = load_config(ROOT / "configs" / "llama31-8b.yaml", bench_overrides(args, strategy, f"bench-{strategy}"))
-    meter = Throughput()
+    meter = Throughput(args.skip)
     summary = LLAMAFineTuner(cfg, callbacks=[meter.callback], progress=False).train()
     result(section=f"train_{strategy}", tokens_per_second=round(meter.tokens_per_second(), 1),
            peak_gpu_gib=summary.get("peak_gpu_allocated_gib"), reserved_gib=summary.get("peak_gpu_reserved_gib"),
@@ -175,7 +175,7 @@ def seed_recipe(args):
                                              bias="none", use_gradient_checkpointing="unsloth", random_state=3407)
     texts = [tok.apply_chat_template(c, tokenize=False) for c in conversations(args.model)]
     ds = datasets.Dataset.from_dict({"text": texts})
-    meter = Throughput()
+    meter = Throughput(args.skip)
     trainer = SFTTrainer(
         model=model, processing_class=tok, train_dataset=ds, data_collator=DataCollatorForSeq2Seq(tokenizer=tok),
         callbacks=[meter.callback],
@@ -210,7 +210,7 @@ def bare_unsloth(args):
         opt.zero_grad(set_to_none=True)
         sync()
         times.append(time.perf_counter() - t)
-    steady = times[2:]
+    steady = times[args.skip:]
     result(section="bare_unsloth", tokens_per_second=round(4096 * len(steady) / sum(steady), 1),
            peak_gpu_gib=peak_gib(), steps=args.steps)
 
@@ -247,6 +247,9 @@ def t4_longest(args):
     strategy = UnslothStrategy()
     model, tok = strategy.load(cfg)
     model = strategy.add_adapters(model, cfg)
+    from unsloth import FastLanguageModel
+
+    FastLanguageModel.for_training(model)  # training mode: offloaded checkpointing and chunked loss
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     best, tried = 0, []
     for length in (8192, 16384, 24576, 32768, 40960, 49152):
@@ -265,8 +268,8 @@ def t4_longest(args):
             tried.append({"tokens": length, "ok": True, "seconds": round(time.perf_counter() - t, 1),
                           "peak_gib": peak_gib()})
             best = length
-        except torch.OutOfMemoryError:
-            tried.append({"tokens": length, "ok": False})
+        except torch.OutOfMemoryError as err:
+            tried.append({"tokens": length, "ok": False, "error": str(err).splitlines()[0][:200]})
             break
         finally:
             torch.cuda.empty_cache()
@@ -283,6 +286,7 @@ if __name__ == "__main__":
     p.add_argument("--runs", default="/tmp/bench-runs")
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--new-tokens", type=int, default=128)
+    p.add_argument("--skip", type=int, default=5, help="warm-up steps left out of the timing (torch.compile)")
     p.add_argument("--tiny", action="store_true", help="CPU dry run on a tiny model of the same code path")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

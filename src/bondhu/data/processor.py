@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
 from bondhu.config import DataConfig
@@ -125,18 +127,22 @@ class DatasetProcessor:
         return spans
 
     def encode_many(self, message_lists: list[list[dict]]) -> list[dict]:
-        """Tokenize whole conversations (batched) and build assistant-only labels."""
+        """Tokenize whole conversations (batched) and build assistant-only labels.
+
+        A token is trained on when its text lies inside an assistant span (the reply and its
+        ``<|eot_id|>``). Token offsets ascend, so each span's tokens are found by bisection and
+        only those are checked, rather than every token of the conversation.
+        """
         texts = [render(self.tokenizer, self.with_system(m)) for m in message_lists]
-        enc = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+        enc = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True,
+                             return_attention_mask=False, return_token_type_ids=False)
         out = []
         for text, msgs, ids, offsets in zip(texts, message_lists, enc["input_ids"], enc["offset_mapping"]):
-            spans = self._assistant_spans(text, msgs)
-            labels, k = [IGNORE] * len(ids), 0
-            for i, (s, e) in enumerate(offsets):
-                while k < len(spans) and s >= spans[k][1]:
-                    k += 1
-                if k < len(spans) and s >= spans[k][0] and e <= spans[k][1] and e > s:
-                    labels[i] = ids[i]
+            labels = [IGNORE] * len(ids)
+            for start, end in self._assistant_spans(text, msgs):
+                lo = bisect_left(offsets, start, key=itemgetter(0))
+                hi = bisect_left(offsets, end, lo, key=itemgetter(0))
+                labels[lo:hi] = [t if s < e <= end else IGNORE for t, (s, e) in zip(ids[lo:hi], offsets[lo:hi])]
             out.append({"input_ids": list(ids), "labels": labels, "length": len(ids)})
         return out
 
@@ -177,7 +183,7 @@ class DatasetProcessor:
                 row = self._fit(conv, row, report)
                 if row is None:
                     continue
-                if not any(label != IGNORE for label in row["labels"]):
+                if row["labels"].count(IGNORE) == len(row["labels"]):
                     report.skip("no_assistant_tokens", f"{conv.file}:{conv.line}", conv.id)
                     continue
                 row.update(id=conv.id, emotion=conv.emotion or "")
