@@ -221,6 +221,9 @@ def main() -> None:
     except Exception as err:  # the last line of defence: still no traceback unless asked
         import click
 
+        if type(err).__name__ == "BadParameter" and hasattr(err, "format_message"):
+            err_console.print(f"[bold red]error:[/] {err.format_message()}", highlight=False, soft_wrap=True)
+            sys.exit(2)
         if isinstance(err, click.exceptions.ClickException):
             err.show()
             sys.exit(err.exit_code)
@@ -244,4 +247,7 @@ def _register_late_commands() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the imported module's main, so commands that register on `bondhu.cli.app` are found.
+    from bondhu.cli import main as _main
+
+    _main()

@@ -109,10 +109,15 @@ def test_padding_free_batch_gives_the_same_loss_as_separate_rows(tiny_model_dir,
             n = sum(1 for x in r["labels"][1:] if x != -100)
             nll += model(input_ids=torch.tensor([r["input_ids"]]), labels=torch.tensor([r["labels"]])).loss.item() * n
             count += n
-        flat = model(input_ids=torch.tensor([sum((r["input_ids"] for r in rows), [])]),
-                     position_ids=torch.tensor([sum((list(range(r["length"])) for r in rows), [])]),
-                     labels=torch.tensor([sum(([-100] + r["labels"][1:] for r in rows), [])])).loss.item()
+        ids = torch.tensor([sum((r["input_ids"] for r in rows), [])])
+        labels = torch.tensor([sum(([-100] + r["labels"][1:] for r in rows), [])])
+        # use_cache=False as in training: transformers only derives the per-row mask without a cache
+        flat = model(input_ids=ids, labels=labels, use_cache=False,
+                     position_ids=torch.tensor([sum((list(range(r["length"])) for r in rows), [])])).loss.item()
+        # control: without the position resets the rows attend to each other, and the loss moves a lot
+        leaky = model(input_ids=ids, labels=labels, use_cache=False).loss.item()
     assert flat == pytest.approx(nll / count, rel=1e-5)
+    assert abs(leaky - nll / count) > 20 * abs(flat - nll / count)
 
 
 KILL_SCRIPT = textwrap.dedent("""

@@ -164,7 +164,8 @@ def stream(loaded: LoadedModel, messages: list[dict], settings: GenerationSettin
     tok, model = loaded.tokenizer, loaded.model
     device = next(model.parameters()).device
     ids = torch.tensor([prompt_ids(loaded, messages)], device=device)
-    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=600)
+    # No timeout: time spent queued for the model lock would count against it; work() always ends the stream.
+    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=None)
     kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
                   stopping_criteria=StoppingCriteriaList([_Stop()]), **_generation_kwargs(loaded, settings))
     errors: list[BaseException] = []
@@ -172,6 +173,9 @@ def stream(loaded: LoadedModel, messages: list[dict], settings: GenerationSettin
     def work():
         try:
             with loaded.lock, torch.inference_mode():
+                if stop.is_set():  # cancelled while queued: skip the prompt pass
+                    streamer.end()
+                    return
                 _seed(settings)
                 model.generate(**kwargs)
         except BaseException as err:  # surfaced to the consumer below

@@ -1,0 +1,5 @@
+"""`python -m bondhu` runs the CLI."""
+
+from bondhu.cli import main
+
+main()
