@@ -165,10 +165,10 @@ def train(
     if num_processes:
         extra.append(f"training.num_processes={num_processes}")
     cfg = get_config(config, extra)
-    if cfg.training.num_processes > 1 and "LOCAL_RANK" not in os.environ:
-        from bondhu.train.distributed import launch
+    from bondhu.train.distributed import in_launched_process, launch
 
-        raise typer.Exit(launch(resolve_config_path(config), extra, resume, cfg.training.num_processes))
+    if cfg.training.num_processes > 1 and not in_launched_process():
+        sys.exit(launch(resolve_config_path(config), extra, resume, cfg.training.num_processes))
     from bondhu.train.finetuner import LLAMAFineTuner
 
     summary = LLAMAFineTuner(cfg).train(resume=resume)
@@ -181,7 +181,7 @@ def train(
                   f"padding-free {summary['padding_free_on']}")
     if summary["interrupted"]:
         console.print(f"interrupted: checkpoint saved; continue with `bondhu train {config or ''} --resume`")
-        raise typer.Exit(130)
+        sys.exit(130)
     console.print(f"run directory: {cfg.run_dir}")
 
 
@@ -212,9 +212,10 @@ def main() -> None:
     except BondhuError as err:
         err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(err.exit_code)
-    except (typer.Exit, SystemExit) as done:
-        code = getattr(done, "exit_code", None) if isinstance(done, typer.Exit) else done.code
-        sys.exit(code or 0)
+    except SystemExit:
+        raise
+    except typer.Exit as done:
+        sys.exit(getattr(done, "exit_code", getattr(done, "code", 0)) or 0)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)

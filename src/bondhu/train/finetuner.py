@@ -18,6 +18,7 @@ from bondhu.config import BondhuConfig, dump_config
 from bondhu.data.processor import DatasetProcessor, Prepared
 from bondhu.errors import BondhuError
 from bondhu.train import rundir
+from bondhu.train.distributed import is_main_process, wait_for_everyone
 from bondhu.train.strategies import resolve_precision, select_strategy
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,9 @@ class LLAMAFineTuner:
             if not self.cfg.output.overwrite:
                 raise BondhuError(f"{self.run_dir} already holds a run: pass --resume to continue it, set "
                                   "output.name=... for a new run, or output.overwrite=true to replace it")
-            shutil.rmtree(self.run_dir)
+            if is_main_process():
+                shutil.rmtree(self.run_dir)
+        wait_for_everyone()
 
     def _report_to(self) -> list[str]:
         targets = []
@@ -146,11 +149,16 @@ class LLAMAFineTuner:
                 if p.requires_grad:
                     p.data = p.data.float()
         padding_free = _batch_is_padding_free(trainer, train_data)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        resolved = cfg.model_copy(deep=True)
-        resolved.training.strategy = strategy.name  # record what ran, not "auto"
-        dump_config(resolved, self.run_dir / "config.yaml")
+        if is_main_process():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            resolved = cfg.model_copy(deep=True)
+            resolved.training.strategy = strategy.name  # record what ran, not "auto"
+            dump_config(resolved, self.run_dir / "config.yaml")
 
+        if resume and trainer.args.world_size > 1 and not _cuda():
+            from bondhu.train.distributed import allow_cpu_rank_locations
+
+            allow_cpu_rank_locations()
         start = time.perf_counter()
         try:
             trainer.train(resume_from_checkpoint=True if resume else None)
@@ -180,6 +188,7 @@ class LLAMAFineTuner:
             "first_loss": train_losses[0] if train_losses else None,
             "last_loss": train_losses[-1] if train_losses else None,
             "interrupted": interrupt.interrupted, "resumed": resume,
+            "num_processes": trainer.args.world_size,
             "data_report": train_data.report.to_json(),
             **rundir.peak_memory_gib(),
         }

@@ -1,0 +1,75 @@
+"""Two CPU processes (gloo) give the optimization of one process with the same global batch."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from bondhu.train.distributed import launch_command
+
+from helpers import MINI, ROOT
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="gloo multi-process test runs on Linux CI")
+
+
+def train(args, tiny_overrides, name, processes, *extra, resume=False):
+    overrides = [*tiny_overrides, f"data.train={MINI}", "data.validation=null", "training.strategy=lora",
+                 "training.lr_scheduler=constant", "training.warmup_ratio=0", "training.logging_steps=1",
+                 "training.save_steps=2", f"output.name={name}", *extra]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    env.pop("BONDHU_LAUNCHED", None)
+    cmd = [sys.executable, "-m", "bondhu.cli", "train", "tiny-cpu", *overrides]
+    if processes > 1:
+        cmd.append(f"--num-processes={processes}")
+    if resume:
+        cmd.append("--resume")
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def losses(run):
+    with open(run / "loss.csv", encoding="utf-8") as f:
+        return [float(r["loss"]) for r in csv.DictReader(f) if r["loss"]]
+
+
+def test_two_processes_match_one_with_the_same_global_batch(tiny_overrides, tmp_path):
+    # A global batch of 6 covers the 6 conversations exactly: DDP pads an uneven last batch by
+    # repeating samples (accelerate's even_batches), which one process would not do.
+    runs = tmp_path / "runs"
+    train(None, tiny_overrides, "one", 1, "training.per_device_batch_size=6", "training.max_steps=4")
+    train(None, tiny_overrides, "two", 2, "training.per_device_batch_size=3", "training.max_steps=4")
+    a, b = losses(runs / "one"), losses(runs / "two")
+    assert len(a) == len(b) == 4
+    assert a == pytest.approx(b, rel=1e-4)
+    wa = load_file(str(runs / "one" / "adapter" / "adapter_model.safetensors"))
+    wb = load_file(str(runs / "two" / "adapter" / "adapter_model.safetensors"))
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key], rtol=1e-4, atol=1e-5)
+    # only rank 0 wrote: one run directory, one summary, and it knows it ran on two processes
+    import json
+
+    summary = json.loads((runs / "two" / "summary.json").read_text())
+    assert summary["num_processes"] == 2 and summary["steps"] == 4
+    assert sorted(p.name for p in runs.iterdir()) == ["one", "two"]
+
+
+def test_resume_on_two_processes(tiny_overrides, tmp_path):
+    runs = tmp_path / "runs"
+    common = ["training.per_device_batch_size=3", "training.save_total_limit=5"]
+    train(None, tiny_overrides, "full", 2, *common, "training.max_steps=6")
+    train(None, tiny_overrides, "part", 2, *common, "training.max_steps=4")
+    train(None, tiny_overrides, "part", 2, *common, "training.max_steps=6", resume=True)
+    assert losses(runs / "part") == pytest.approx(losses(runs / "full"), rel=1e-4)
+
+
+def test_launch_commands():
+    gpu = launch_command(None, ["lora.r=8"], True, 4, cpu=False)
+    assert gpu[1:4] == ["-m", "accelerate.commands.launch", "--multi_gpu"] and "--resume" in gpu
+    assert gpu[gpu.index("--num_processes") + 1] == "4" and "training.num_processes=4" in gpu
+    cpu = launch_command(None, [], False, 2, cpu=True)
+    assert cpu[1:3] == ["-m", "torch.distributed.run"] and cpu[-1] == "training.num_processes=2"
