@@ -20,11 +20,12 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# The whole pipeline on the bundled default: inspect → train (tiny model, CPU) → evaluate → chat.
 demo: venv
 	$(BONDHU) data inspect data/bondhu-empathy/train.jsonl --output runs/inspect
 	$(BONDHU) train configs/tiny-cpu.yaml
-	@if $(BONDHU) --help | grep -q evaluate; then $(BONDHU) evaluate runs/tiny-demo; fi
-	@if $(BONDHU) --help | grep -q chat; then $(BONDHU) chat runs/tiny-demo --message "আজ মনটা খুব খারাপ, কিছুই ভালো লাগছে না।"; fi
+	$(BONDHU) evaluate runs/tiny-demo
+	$(BONDHU) chat runs/tiny-demo --message "আজ মনটা খুব খারাপ, কিছুই ভালো লাগছে না।"
 
 test: venv
 	$(PY) -m pytest -q

@@ -14,7 +14,6 @@ def make_run(args) -> Path:
     """A run directory for the 8B shape with a random LoRA (r=16, all linear layers): speed does not
     depend on what the adapter learned, and this avoids training inside the inference call."""
     import torch
-    import yaml
     from safetensors.torch import save_file
     from transformers import AutoConfig
 

@@ -12,7 +12,6 @@ import logging
 import os
 import shutil
 import time
-from pathlib import Path
 
 from bondhu.config import BondhuConfig, dump_config
 from bondhu.data.processor import DatasetProcessor, Prepared
