@@ -50,6 +50,9 @@ def _setup_logging(verbose: bool) -> None:
     for noisy in ("transformers", "datasets", "trl", "bitsandbytes", "peft", "accelerate", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not verbose:  # Bondhu draws its own progress; the libraries' per-file bars are noise here
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 
 def _counts_table(title: str, counts: dict) -> Table:

@@ -179,3 +179,51 @@ def test_logging_off_writes_nothing_outside_the_run_directory(tiny_overrides, va
     LLAMAFineTuner(cfg, progress=False).train()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
     assert not (cfg.run_dir / "wandb").exists() and not (cfg.run_dir / "tensorboard").exists()
+
+
+INTERRUPT_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    from transformers import TrainerCallback
+    from bondhu import cli
+
+    class CtrlCAtStep2(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            if state.global_step == 2:
+                os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends
+
+    import bondhu.train.finetuner as ft
+    original = ft.LLAMAFineTuner.__init__
+    def init(self, cfg, callbacks=None, progress=True):
+        original(self, cfg, callbacks=[CtrlCAtStep2()], progress=False)
+    ft.LLAMAFineTuner.__init__ = init
+    sys.argv = ["bondhu", "train", *sys.argv[1:]]
+    cli.main()
+""")
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tiny_overrides, varied_data):
+    overrides = [*tiny_overrides, f"data.train={varied_data}", "data.validation=null", "training.strategy=lora",
+                 "training.max_steps=50", "training.save_steps=100", "output.name=ctrlc"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.run([sys.executable, "-c", INTERRUPT_SCRIPT, "tiny-cpu", *overrides], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    assert "--resume" in proc.stdout and "Traceback" not in proc.stderr
+    cfg = load_config(ROOT / "configs" / "tiny-cpu.yaml", overrides)
+    assert (cfg.run_dir / "checkpoints" / "checkpoint-3").is_dir()
+    summary = json.loads((cfg.run_dir / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["steps"] == 3
+
+
+def test_gpu_out_of_memory_is_one_line_with_advice(tiny_overrides, varied_data, run_cli, monkeypatch):
+    import transformers
+
+    def boom(self, *a, **k):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(transformers.Trainer, "train", boom)
+    result = run_cli("train", "tiny-cpu", *tiny_overrides, f"data.train={varied_data}", "data.validation=null",
+                     "training.strategy=lora", "output.name=oom")
+    errors = [line for line in result.err.splitlines() if "error:" in line]
+    assert result.code == 1 and len(errors) == 1 and "Traceback" not in result.err
+    assert "out of GPU memory" in errors[0] and "per_device_batch_size" in errors[0]

@@ -55,11 +55,13 @@ def load_for_inference(run: str | Path, backend: str = "auto", base_only: bool =
     path = Path(run)
     if (path / "config.json").is_file() and not (path / "config.yaml").is_file():
         return _load_plain(path)
+    cfg = run_config(path)
+    if backend == "auto":
+        backend = cfg.chat.backend  # the run's own choice (a preset may pick "fast")
     if backend == "fast" and not base_only:
         from bondhu.chat.fast import load_fast
 
         return load_fast(path)
-    cfg = run_config(path)
     adapter_dir = path / "adapter"
     if not base_only and not (adapter_dir / "adapter_config.json").is_file():
         raise BondhuError(f"{run}: the run has no adapter (adapter/adapter_config.json is missing); "
