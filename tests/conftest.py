@@ -44,6 +44,25 @@ def tiny_overrides(tiny_model_dir, tmp_path) -> list[str]:
     return [f"model.name_or_path={tiny_model_dir}", "model.tiny=null", f"output.runs_dir={tmp_path / 'runs'}"]
 
 
+@pytest.fixture(scope="session")
+def train_tiny_run(tmp_path_factory, tiny_model_dir):
+    """Train a short run of the session's tiny model on the mini fixture; returns its run directory."""
+
+    def train(name: str, *overrides: str) -> Path:
+        from bondhu.config import load_config
+        from bondhu.train.finetuner import LLAMAFineTuner
+
+        from helpers import ROOT
+
+        cfg = load_config(ROOT / "configs" / "tiny-cpu.yaml", [
+            f"model.name_or_path={tiny_model_dir}", "model.tiny=null", f"output.runs_dir={tmp_path_factory.mktemp(name)}",
+            f"data.train={MINI}", "data.validation=null", "training.max_steps=2", f"output.name={name}", *overrides])
+        LLAMAFineTuner(cfg, progress=False).train()
+        return cfg.run_dir
+
+    return train
+
+
 class CliResult:
     def __init__(self, code, out, err):
         self.code, self.out, self.err = code, out, err

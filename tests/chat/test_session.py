@@ -6,20 +6,12 @@ import pytest
 
 from bondhu.chat.safety import SafetyLayer, load_helplines
 from bondhu.chat.session import ChatSession, filter_stream, trim_history
-from bondhu.config import load_config
-from bondhu.train.finetuner import LLAMAFineTuner
 
-from helpers import MINI, ROOT
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, tiny_model_dir):
-    cfg = load_config(ROOT / "configs" / "tiny-cpu.yaml", [
-        f"model.name_or_path={tiny_model_dir}", "model.tiny=null", f"output.runs_dir={tmp_path_factory.mktemp('chatruns')}",
-        f"data.train={MINI}", "data.validation=null", "training.max_steps=2", "generation.max_new_tokens=12",
-        "output.name=chat"])
-    LLAMAFineTuner(cfg, progress=False).train()
-    return cfg.run_dir
+def run(train_tiny_run):
+    return train_tiny_run("chat", "generation.max_new_tokens=12")
 
 
 @pytest.fixture(scope="module")

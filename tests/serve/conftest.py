@@ -10,20 +10,11 @@ from contextlib import contextmanager
 
 import pytest
 
-from helpers import MINI, ROOT
 
 
 @pytest.fixture(scope="session")
-def serve_run(tmp_path_factory, tiny_model_dir):
-    from bondhu.config import load_config
-    from bondhu.train.finetuner import LLAMAFineTuner
-
-    cfg = load_config(ROOT / "configs" / "tiny-cpu.yaml", [
-        f"model.name_or_path={tiny_model_dir}", "model.tiny=null", f"output.runs_dir={tmp_path_factory.mktemp('serveruns')}",
-        f"data.train={MINI}", "data.validation=null", "training.max_steps=2", "generation.max_new_tokens=8",
-        "output.name=serve"])
-    LLAMAFineTuner(cfg, progress=False).train()
-    return cfg.run_dir
+def serve_run(train_tiny_run):
+    return train_tiny_run("serve", "generation.max_new_tokens=8")
 
 
 @pytest.fixture(scope="session")
