@@ -96,3 +96,22 @@ def test_chat_cli_answers_once(run, run_cli):
     assert result.code == 0, result.err and result.out.strip()
     crisis = run_cli("chat", run, "-m", "I want to kill myself")
     assert crisis.code == 0 and "14416" in crisis.out
+
+
+def test_interactive_chat_commands(run, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    saved = tmp_path / "talk.json"
+    script = f"আজ মনটা ভালো নেই\n/save {saved}\n/reset\n/save {tmp_path / 'empty.json'}\n/exit\n"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.run([sys.executable, "-m", "bondhu", "chat", str(run), "--max-new-tokens", "4"], input=script,
+                          text=True, capture_output=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "এআই" in proc.stdout  # the "AI, not a counsellor" note
+    talk = json.loads(saved.read_text("utf-8"))["messages"]
+    assert [m["role"] for m in talk] == ["user", "assistant"] and talk[0]["content"] == "আজ মনটা ভালো নেই"
+    assert json.loads((tmp_path / "empty.json").read_text("utf-8"))["messages"] == []

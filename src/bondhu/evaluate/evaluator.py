@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ class Evaluator:
             target = loaded
             if base and not loaded.has_adapter:  # merged weights: the base needs its own copy
                 target, base = load_for_inference(self.run, backend="hf", base_only=True), False
-            ctx = target.model.disable_adapter() if base else _nullcontext()
+            ctx = target.model.disable_adapter() if base else contextlib.nullcontext()
             with ctx:
                 ppl = M.perplexity(target.model, rows, batch_size=self.cfg.evaluation.batch_size,
                                    pad_token_id=target.tokenizer.pad_token_id)
@@ -131,14 +132,6 @@ class Evaluator:
         from rich.progress import track
 
         return track(list(items), description=label, transient=True)
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def load_metrics(run: str | Path) -> dict:

@@ -140,7 +140,8 @@ class QLoRAStrategy(_PeftStrategy):
         from transformers import BitsAndBytesConfig
 
         compute = cfg.training.compute_dtype
-        dtype = torch_dtype(resolve_precision(cfg)) if compute == "auto" else getattr(__import__("torch"), compute)
+        names = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+        dtype = torch_dtype(resolve_precision(cfg) if compute == "auto" else names[compute])
         quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                    bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_storage=dtype)
         return {"quantization_config": quant, "dtype": dtype}
