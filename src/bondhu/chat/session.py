@@ -49,6 +49,7 @@ class Reply:
     assessment: SafetyAssessment
     pieces: Iterator[str]
     crisis: bool
+    prompt_tokens: int = 0  # the trimmed prompt the model sees (usage accounting)
 
 
 def respond(loaded: LoadedModel, messages: list[dict], settings: GenerationSettings, safety: SafetyLayer,
@@ -59,12 +60,13 @@ def respond(loaded: LoadedModel, messages: list[dict], settings: GenerationSetti
         messages = [{"role": "system", "content": loaded.config.data.system_prompt}, *messages]
     user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
     assessment = safety.check(user)
-    crisis_text = safety.reply_for(assessment)
-    if crisis_text is not None:
-        return Reply(assessment, iter([crisis_text]), True)
     budget = max(64, context_tokens - settings.max_new_tokens)
     prompt = trim_history(loaded, messages, budget)
-    return Reply(assessment, filter_stream(stream(loaded, prompt, settings, stop), safety.clean_output), False)
+    size = len(prompt_ids(loaded, prompt))
+    crisis_text = safety.reply_for(assessment)
+    if crisis_text is not None:
+        return Reply(assessment, iter([crisis_text]), True, size)
+    return Reply(assessment, filter_stream(stream(loaded, prompt, settings, stop), safety.clean_output), False, size)
 
 
 class ChatSession:

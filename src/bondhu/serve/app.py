@@ -29,11 +29,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bondhu.chat.model import LoadedModel, prompt_ids
+from bondhu.chat.model import LoadedModel
 from bondhu.chat.safety import SafetyLayer, load_helplines
-from bondhu.chat.session import respond, trim_history
+from bondhu.chat.session import respond
 from bondhu.config import BondhuConfig, GenerationSettings
-from bondhu.data.normalize import normalize_bengali
 
 log = logging.getLogger(__name__)
 
@@ -295,11 +294,7 @@ def create_app(loaded: LoadedModel, config: BondhuConfig | None = None, safety: 
     def start(messages: list[dict], settings: GenerationSettings, cancel: threading.Event):
         """The safety check, the reply's pieces and the prompt's size (blocking: it tokenizes)."""
         reply = respond(loaded, messages, settings, safety, cfg.chat.context_tokens, cancel)
-        full = [{"role": m["role"], "content": normalize_bengali(m["content"])} for m in messages]
-        if full[0]["role"] != "system":
-            full.insert(0, {"role": "system", "content": loaded.config.data.system_prompt})
-        budget = max(64, cfg.chat.context_tokens - settings.max_new_tokens)  # as respond() trims
-        return reply, len(prompt_ids(loaded, trim_history(loaded, full, budget)))
+        return reply, reply.prompt_tokens
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
