@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from bondhu.config import BondhuConfig, GenerationSettings, load_config
-from bondhu.data.template import render
+from bondhu.data.template import STOP_TOKENS, render
 from bondhu.errors import BondhuError
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,7 @@ def _load_plain(path: Path) -> LoadedModel:
 
 def _generation_kwargs(loaded: LoadedModel, settings: GenerationSettings) -> dict:
     tok = loaded.tokenizer
-    eos = [tok.convert_tokens_to_ids(t) for t in ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
-           if t in tok.get_vocab()] or [tok.eos_token_id]
+    eos = [tok.convert_tokens_to_ids(t) for t in STOP_TOKENS if t in tok.get_vocab()] or [tok.eos_token_id]
     kwargs = dict(max_new_tokens=settings.max_new_tokens, eos_token_id=eos, pad_token_id=tok.pad_token_id,
                   repetition_penalty=settings.repetition_penalty, use_cache=True)
     if settings.do_sample and settings.temperature > 0:

@@ -12,6 +12,8 @@ BOS = "<|begin_of_text|>"
 EOT = "<|eot_id|>"
 HEADER = "<|start_header_id|>{role}<|end_header_id|>\n\n"
 DEFAULT_DATE = "26 Jul 2024"
+# Llama 3.1 Instruct ends a reply with any of these (its generation_config lists all three).
+STOP_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
 
 # A Jinja version of the same format, installed on tokenizers that Bondhu builds itself
 # (the tiny CPU model), so that every tokenizer the pipeline touches has a template.

@@ -10,19 +10,6 @@ from bondhu.errors import BondhuError
 log = logging.getLogger(__name__)
 
 
-def resolve_dtype(name: str):
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    try:
-        return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[name]
-    except KeyError:
-        raise BondhuError(f"dtype {name!r}: expected auto, bfloat16, float16 or float32") from None
-
-
 def merged_model(run: str | Path, dtype: str = "auto", device_map: str | dict | None = None):
     """The run's base model, unquantized, with the adapter merged in; returns (model, tokenizer, config).
 
@@ -34,6 +21,7 @@ def merged_model(run: str | Path, dtype: str = "auto", device_map: str | dict | 
     from transformers import AutoModelForCausalLM
 
     from bondhu.chat.model import run_config
+    from bondhu.train.strategies import dtype_from_name
     from bondhu.train.loading import load_tokenizer, model_not_found, resolve_model_path
 
     run = Path(run)
@@ -44,7 +32,7 @@ def merged_model(run: str | Path, dtype: str = "auto", device_map: str | dict | 
     path = resolve_model_path(cfg.model)
     tokenizer = load_tokenizer(cfg.model, path)
     try:
-        base = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(dtype), revision=cfg.model.revision,
+        base = AutoModelForCausalLM.from_pretrained(path, dtype=dtype_from_name(dtype), revision=cfg.model.revision,
                                                     attn_implementation=cfg.model.attn_implementation,
                                                     device_map=device_map)
     except OSError as err:

@@ -44,7 +44,7 @@ def torch_dtype(precision: str):
 
 
 def resolve_precision(cfg: BondhuConfig) -> str:
-    """bf16 where the GPU supports it, fp16 on older GPUs such as the T4, fp32 on CPU."""
+    """The configured precision, or with ``auto`` the hardware's (bf16, fp16 on a T4, fp32 on CPU)."""
     import torch
 
     wanted = cfg.training.precision
@@ -52,6 +52,21 @@ def resolve_precision(cfg: BondhuConfig) -> str:
         if wanted in ("bf16", "fp16") and not torch.cuda.is_available():
             raise BondhuError(f"training.precision={wanted} needs a CUDA GPU; use auto or fp32 on CPU")
         return wanted
+    return hardware_precision()
+
+
+def dtype_from_name(name: str):
+    """torch dtype for "auto" (the hardware's), "bfloat16", "float16" or "float32"."""
+    names = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+    if name != "auto" and name not in names:
+        raise BondhuError(f"dtype {name!r}: expected auto, bfloat16, float16 or float32")
+    return torch_dtype(hardware_precision() if name == "auto" else names[name])
+
+
+def hardware_precision() -> str:
+    """What this machine computes best in: bf16 on Ampere and newer, fp16 on older GPUs, fp32 on CPU."""
+    import torch
+
     if not torch.cuda.is_available():
         return "fp32"
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -140,8 +155,7 @@ class QLoRAStrategy(_PeftStrategy):
         from transformers import BitsAndBytesConfig
 
         compute = cfg.training.compute_dtype
-        names = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
-        dtype = torch_dtype(resolve_precision(cfg) if compute == "auto" else names[compute])
+        dtype = torch_dtype(resolve_precision(cfg)) if compute == "auto" else dtype_from_name(compute)
         quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                    bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_storage=dtype)
         return {"quantization_config": quant, "dtype": dtype}

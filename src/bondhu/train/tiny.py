@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from bondhu.config import TinyModelSpec
-from bondhu.data.template import LLAMA31_TEMPLATE
+from bondhu.data.template import LLAMA31_TEMPLATE, STOP_TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def build_tiny_model(spec: TinyModelSpec, tokenizer):
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     ids = tokenizer.convert_tokens_to_ids
-    eos = [ids("<|end_of_text|>"), ids("<|eom_id|>"), ids("<|eot_id|>")]
+    eos = [ids(t) for t in STOP_TOKENS]
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
         num_hidden_layers=spec.num_hidden_layers, num_attention_heads=spec.num_attention_heads,
