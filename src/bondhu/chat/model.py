@@ -131,6 +131,8 @@ def generate(loaded: LoadedModel, conversations: list[list[dict]], settings: Gen
 
     import torch
 
+    if base and loaded.merged:
+        raise BondhuError("the base model cannot be had from merged weights; load it with base_only=True")
     tok, model = loaded.tokenizer, loaded.model
     device = next(model.parameters()).device
     replies: list[str] = []
