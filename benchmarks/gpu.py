@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ["build", "matmul_peak", "train_unsloth", "train_qlora", "seed_recipe", "bare_unsloth", "t4_longest",
-            "infer_hf", "infer_unsloth", "infer_fast"]
+            "infer_hf", "infer_unsloth", "infer_fast", "ddp_qlora", "ddp_unsloth"]
 FLOPS_PER_TOKEN = 6 * 8.03e9
 BEGIN, END = "<!-- gpu:begin -->", "<!-- gpu:end -->"
 
@@ -146,8 +146,31 @@ def render(results: dict[str, dict], env: dict, command: str) -> str:
     if t4.get("tried"):
         lines.append("T4 emulation steps: " + ", ".join(
             f"{x['tokens']:,} {'ok (' + str(x.get('peak_gib')) + ' GiB)' if x['ok'] else 'out of memory'}" for x in t4["tried"]))
+    lines += scaling_rows(results)
     lines += ["", END]
     return "\n".join(lines)
+
+
+def scaling_rows(results: dict[str, dict]) -> list[str]:
+    """Multi-GPU table: `bondhu train --num-processes N` against one process, same per-GPU config."""
+    done = [results[k] for k in ("ddp_qlora", "ddp_unsloth") if k in results]
+    if not done:
+        return []
+    lines = ["", "#### Multi-GPU data parallel (`bondhu train --num-processes N`, 8 conversations per GPU per step)", "",
+             "| strategy | processes | useful tokens/s (after warm-up) | peak GPU memory, rank 0 (GiB) | scaling efficiency | target ≥ 90% |",
+             "|---|---|---|---|---|---|"]
+    for res in done:
+        if "error" in res:
+            lines.append(f"| {res['section'].removeprefix('ddp_')} | – | failed: {res['error'][:160]} | – | – | not measured |")
+            continue
+        eff = res.get("efficiency")
+        for run in res["runs"]:
+            many = run["processes"] > 1
+            lines.append(f"| {run.get('strategy', res['section'].removeprefix('ddp_'))} | {run['processes']} | "
+                         f"{_fmt(run.get('tokens_per_second')) if 'error' not in run else 'failed: ' + run['error'][:120]} | "
+                         f"{_fmt(run.get('peak_gpu_gib_rank0'), '{:.1f}')} | {_fmt(eff, '{:.0%}') if many else '–'} | "
+                         f"{('met' if eff >= 0.9 else 'not met') if many and eff is not None else '–'} |")
+    return lines
 
 
 def write_docs(block: str) -> Path:

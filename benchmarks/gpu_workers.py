@@ -294,5 +294,6 @@ if __name__ == "__main__":
         WORKERS[args.section](args)
     else:
         from gpu_infer import WORKERS as INFER
+        from gpu_scaling import WORKERS as SCALING
 
-        INFER[args.section](args)
+        {**INFER, **SCALING}[args.section](args)

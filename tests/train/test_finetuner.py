@@ -67,6 +67,8 @@ def test_qlora_on_cpu_writes_a_complete_run_directory(tiny_overrides, varied_dat
     assert saved == summary
     assert summary["strategy"] == "qlora" and summary["padding_free_on"] is True
     assert summary["steps"] == 12 and summary["tokens_seen"] > 0 and summary["tokens_per_second"] > 0
+    # 12 steps: the first 2 (warm-up) are left out of the steady throughput
+    assert summary["warmup_steps_excluded"] == 2 and summary["tokens_per_second_after_warmup"] > 0
     assert summary["precision"] == "fp32" and summary["peak_rss_gib"] > 0
     rows = list(csv.DictReader(open(run / "loss.csv", encoding="utf-8")))
     assert sum(1 for r in rows if r["eval_loss"]) == 3  # one validation point per epoch

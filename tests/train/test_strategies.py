@@ -19,9 +19,9 @@ def test_auto_picks_unsloth_when_a_gpu_and_unsloth_are_there(monkeypatch):
     monkeypatch.setattr(strategies, "unsloth_usable", lambda: (True, "a CUDA GPU is present and unsloth imports"))
     choice = select_strategy("auto")
     assert isinstance(choice.strategy, UnslothStrategy) and "CUDA GPU" in choice.reason
-    # several processes: unsloth is skipped with its reason
+    # several processes: Unsloth runs DDP too (one whole model per rank), and the reason says so
     multi = select_strategy("auto", num_processes=2)
-    assert isinstance(multi.strategy, QLoRAStrategy) and "one process" in multi.reason
+    assert isinstance(multi.strategy, UnslothStrategy) and "DDP on 2 processes" in multi.reason
 
 
 def test_auto_falls_back_to_lora_without_bitsandbytes(monkeypatch):

@@ -17,11 +17,18 @@ class RichProgress(TrainerCallback):
         self.task = None
         self._t0 = 0.0
         self._tokens0 = 0
-        self.tokens = 0  # non-padding tokens trained in this session (this process)
+        self.tokens = 0  # non-padding tokens trained in this session, summed over all processes
         self.seconds = 0.0
+        # Throughput after the first steps, which pay for CUDA init, kernel autotuning and compiles.
+        self.warmup_steps = 0
+        self._start_step = 0
+        self._steady0: tuple[int, float, int] | None = None
+        self.steady_tokens_per_second: float | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._t0, self._tokens0 = time.perf_counter(), state.num_input_tokens_seen
+        self.warmup_steps = min(5, max(1, (state.max_steps - state.global_step) // 5))
+        self._start_step = state.global_step
         if not self.enabled or not state.is_world_process_zero:
             return
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -34,6 +41,9 @@ class RichProgress(TrainerCallback):
         self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, info="")
 
     def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self._start_step + self.warmup_steps:
+            _sync()
+            self._steady0 = (state.global_step, time.perf_counter(), state.num_input_tokens_seen)
         if self.progress is not None:
             self.progress.update(self.task, completed=state.global_step)
 
@@ -53,11 +63,22 @@ class RichProgress(TrainerCallback):
         self.progress.update(self.task, info=" · ".join(parts))
 
     def on_train_end(self, args, state, control, **kwargs):
-        self.seconds = time.perf_counter() - self._t0
+        _sync()
+        now = time.perf_counter()
+        self.seconds = now - self._t0
         self.tokens = state.num_input_tokens_seen - self._tokens0
+        if self._steady0 and state.global_step > self._steady0[0]:
+            self.steady_tokens_per_second = (state.num_input_tokens_seen - self._steady0[2]) / (now - self._steady0[1])
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 class SaveOnInterrupt(TrainerCallback):

@@ -103,6 +103,9 @@ class LLAMAFineTuner:
             include_num_input_tokens_seen="non_padding",
             disable_tqdm=True,
             dataloader_num_workers=t.dataloader_workers,
+            # Under DDP every LoRA weight gets a gradient each step; searching for unused ones
+            # costs a graph traversal per step and breaks Unsloth's reentrant checkpointing.
+            ddp_find_unused_parameters=False,
             padding_free=batching == "padding_free",
             packing=batching == "packing", packing_strategy="bfd",
             # Sequences are already complete and never cut; padding-free needs max_length=None.
@@ -182,6 +185,8 @@ class LLAMAFineTuner:
             "seconds": round(elapsed, 2),
             "tokens_seen": int(trainer.state.num_input_tokens_seen),
             "tokens_per_second": round(progress.tokens / progress.seconds, 1) if progress.seconds else None,
+            "tokens_per_second_after_warmup": _round(progress.steady_tokens_per_second),
+            "warmup_steps_excluded": progress.warmup_steps,
             "train_conversations": len(train_data.rows),
             "validation_conversations": len(val_data.rows) if val_data else 0,
             "first_loss": train_losses[0] if train_losses else None,
@@ -193,6 +198,10 @@ class LLAMAFineTuner:
         }
         rundir.write_summary(self.run_dir / "summary.json", summary)
         return summary
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 1)
 
 
 def _cuda() -> bool:

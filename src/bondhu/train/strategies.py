@@ -261,13 +261,11 @@ def select_strategy(name: str, num_processes: int = 1) -> Choice:
                 raise BondhuError(f"training.strategy=qlora cannot run here: {why}; use lora")
         return Choice(STRATEGIES[name](), f"chosen by name in the config (training.strategy={name})")
     reasons = []
-    if num_processes > 1:
-        reasons.append("unsloth skipped: Bondhu runs it on one process only")
-    else:
-        ok, why = unsloth_usable()
-        if ok:
-            return Choice(UnslothStrategy(), f"auto: {why}")
-        reasons.append(f"unsloth skipped: {why}")
+    ok, why = unsloth_usable()
+    if ok:
+        # Unsloth's loader places one whole model per rank under accelerate/torchrun (DDP).
+        return Choice(UnslothStrategy(), f"auto: {why}" + (f" (DDP on {num_processes} processes)" if num_processes > 1 else ""))
+    reasons.append(f"unsloth skipped: {why}")
     ok, why = bitsandbytes_usable()
     if ok:
         return Choice(QLoRAStrategy(), "auto: " + "; ".join(reasons + [f"qlora: {why}"]))
