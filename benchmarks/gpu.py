@@ -83,7 +83,7 @@ def render(results: dict[str, dict], env: dict, command: str) -> str:
     rows = [("a", "seed recipe: Unsloth + SFTTrainer + DataCollatorForSeq2Seq + train_on_responses_only, batch 2 × accum 4, max 2048", "seed_recipe"),
             ("b", "`bondhu train`, strategy `qlora` (padding-free, batch 8)", "train_qlora"),
             ("c", "`bondhu train`, strategy `unsloth` (padding-free, batch 8)", "train_unsloth"),
-            ("d", "bare Unsloth loop, fixed 2048-token rows, batch 2 (ceiling)", "bare_unsloth")]
+            ("d", "bare Unsloth loop, fixed 2048-token rows, batch 2, Unsloth's offloaded checkpointing (ceiling)", "bare_unsloth")]
     lines = [BEGIN, f"### GPU run of {env.get('date')}", "",
              f"Machine: {env.get('gpu')} (lent H100), Python {env.get('python')}, torch {env.get('torch')}, "
              f"transformers {env.get('transformers')}, peft {env.get('peft')}, trl {env.get('trl')}, "

@@ -126,14 +126,15 @@ def bench_overrides(args, strategy: str, name: str) -> list[str]:
         ["training.optimizer=adamw_torch"] if args.tiny else [])
 
 
-def bondhu_train(args, strategy: str):
+def bondhu_train(args, strategy: str, extra_callbacks=()):
     """Runs b and c: the product's own `bondhu train` path (LLAMAFineTuner) with a timing callback."""
     from bondhu.config import load_config
     from bondhu.train.finetuner import LLAMAFineTuner
 
-    cfg = load_config(ROOT / "configs" / "llama31-8b.yaml", bench_overrides(args, strategy, f"bench-{strategy}"))
+    cfg = load_config(ROOT / "configs" / "llama31-8b.yaml",
+                      bench_overrides(args, strategy, f"bench-{strategy}") + list(args.set or []))
     meter = Throughput(args.skip)
-    summary = LLAMAFineTuner(cfg, callbacks=[meter.callback], progress=False).train()
+    summary = LLAMAFineTuner(cfg, callbacks=[meter.callback, *extra_callbacks], progress=False).train()
     result(section=f"train_{strategy}", tokens_per_second=round(meter.tokens_per_second(), 1),
            peak_gpu_gib=summary.get("peak_gpu_allocated_gib"), reserved_gib=summary.get("peak_gpu_reserved_gib"),
            padding_free_on=summary["padding_free_on"], steps=summary["steps"], strategy=summary["strategy"],
@@ -198,6 +199,9 @@ def bare_unsloth(args):
     model, tok = FastLanguageModel.from_pretrained(args.model, max_seq_length=2048, dtype=None, load_in_4bit=True)
     model = FastLanguageModel.get_peft_model(model, r=16, lora_alpha=16, lora_dropout=0, target_modules=ALL_LINEAR,
                                              use_gradient_checkpointing="unsloth", random_state=3407)
+    # Training mode, as in c: without it the model stays in eval mode, skips gradient checkpointing
+    # and keeps every activation (21 GiB, and a ceiling no checkpointed run can reach).
+    FastLanguageModel.for_training(model)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     x = torch.randint(0, 128000, (2, 2048), device="cuda")
     times = []
@@ -288,12 +292,14 @@ if __name__ == "__main__":
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--skip", type=int, default=5, help="warm-up steps left out of the timing (torch.compile)")
     p.add_argument("--tiny", action="store_true", help="CPU dry run on a tiny model of the same code path")
+    p.add_argument("--set", action="append", help="extra config override for the bondhu train sections (key=value)")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.section in WORKERS:
         WORKERS[args.section](args)
     else:
         from gpu_infer import WORKERS as INFER
+        from gpu_profile import WORKERS as PROFILE
         from gpu_scaling import WORKERS as SCALING
 
-        {**INFER, **SCALING}[args.section](args)
+        {**INFER, **SCALING, **PROFILE}[args.section](args)

@@ -82,7 +82,7 @@ class LLAMAFineTuner:
 
         t = self.cfg.training
         batching = t.batching
-        return SFTConfig(
+        args = SFTConfig(
             output_dir=str(self.run_dir / "checkpoints"),
             run_name=self.cfg.output.name,
             per_device_train_batch_size=t.per_device_batch_size,
@@ -112,6 +112,13 @@ class LLAMAFineTuner:
             max_length=max_len if batching == "packing" else None,
             dataset_num_proc=None,
         )
+        if args.world_size == 1 and args.n_gpu > 1:
+            # One process on a multi-GPU machine: the model sits whole on one card (device_map), but
+            # the HF Trainer would wrap it in nn.DataParallel, which TRL refuses. Keep it on one card.
+            log.info("%d GPUs are visible and one process trains on the first; pass --num-processes %d to "
+                     "train data-parallel on all of them", args.n_gpu, args.n_gpu)
+            args._n_gpu = 1
+        return args
 
     # ------------------------------------------------------------------ the recipe
     def train(self, resume: bool = False) -> dict:
