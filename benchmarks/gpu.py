@@ -91,7 +91,8 @@ def render(results: dict[str, dict], env: dict, command: str) -> str:
              "Llama-3.1-8B's shape; data: the bundled training split under the real Llama 3.1 tokenizer.", "",
              f"Command: `{command}`", "",
              "#### Training (LoRA r=16 on all linear layers, 8 conversations per optimizer step)", "",
-             "| run | what | useful tokens/s | peak GPU memory (GiB) | MFU | padding-free |", "|---|---|---|---|---|---|"]
+             "| run | what | useful tokens/s | peak GPU memory (GiB) | MFU | padding-free | measured in |",
+             "|---|---|---|---|---|---|---|"]
     tps = {}
     for key, what, section in rows:
         res = r(section) or {}
@@ -99,8 +100,9 @@ def render(results: dict[str, dict], env: dict, command: str) -> str:
         mfu = f"{100 * tps[key] * FLOPS_PER_TOKEN / (peak * 1e12):.1f}%" if tps[key] and peak else "–"
         err = f" (failed: {res['error'][:160]})" if "error" in res else ""
         lines.append(f"| {key} | {what}{err} | {_fmt(tps[key])} | {_fmt(res.get('peak_gpu_gib'), '{:.1f}')} | {mfu} | "
-                     f"{res.get('padding_free_on', 'no' if key in 'ad' else '–')} |")
-    lines += ["", f"bf16 matmul peak measured in the same run: {_fmt(peak, '{:.0f}')} TFLOP/s; "
+                     f"{res.get('padding_free_on', 'no' if key in 'ad' else '–')} | {res.get('measured_in', 'this run')} |")
+    where = (r("matmul_peak") or {}).get("measured_in", "the same run")
+    lines += ["", f"bf16 matmul peak: {_fmt(peak, '{:.0f}')} TFLOP/s, measured in {where}; "
               "MFU = tokens/s × 6 × 8.03e9 / peak.", ""]
 
     def target(name, ok, detail):
@@ -200,7 +202,8 @@ def main() -> None:
         merged, env, commands = {}, {}, []
         for f in args.render:
             data = json.loads(Path(f).read_text())
-            merged.update({k: v for k, v in data["results"].items() if "error" not in v or k not in merged})
+            merged.update({k: {**v, "measured_in": Path(f).stem} for k, v in data["results"].items()
+                           if "error" not in v or k not in merged})
             env = env or data["environment"]
             commands.append(data["command"])
         print(write_docs(render(merged, env, " ; ".join(commands))))

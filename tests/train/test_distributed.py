@@ -73,3 +73,24 @@ def test_launch_commands():
     assert gpu[gpu.index("--num_processes") + 1] == "4" and "training.num_processes=4" in gpu
     cpu = launch_command(None, [], False, 2, cpu=True)
     assert cpu[1:3] == ["-m", "torch.distributed.run"] and cpu[-1] == "training.num_processes=2"
+
+
+def test_fsdp_leaves_placement_to_accelerate(monkeypatch):
+    import transformers.integrations.fsdp as fsdp
+
+    from bondhu.train import strategies
+
+    assert strategies._device_map() == {"": "cpu"}
+    monkeypatch.setattr(fsdp, "is_fsdp_enabled", lambda: True)
+    assert strategies._device_map() is None
+
+
+def test_fsdp_preset_and_accelerate_config_load():
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from bondhu.config import load_config
+
+    acc = load_config_from_file(str(ROOT / "configs" / "accelerate" / "fsdp-qlora.yaml"))
+    assert acc.distributed_type == "FSDP" and acc.fsdp_config["fsdp_use_orig_params"] is False
+    cfg = load_config(ROOT / "configs" / "llama31-70b-fsdp.yaml")
+    assert cfg.training.strategy == "qlora" and cfg.training.gradient_checkpointing

@@ -81,8 +81,12 @@ def peft_lora_config(cfg: BondhuConfig):
 
 
 def _device_map():
+    """One whole model per process on its own GPU; none under FSDP, which places and shards it."""
     import torch
+    from transformers.integrations.fsdp import is_fsdp_enabled
 
+    if is_fsdp_enabled():
+        return None
     if torch.cuda.is_available():
         from accelerate import PartialState
 
