@@ -4,20 +4,12 @@ import pytest
 import torch
 
 from bondhu.chat.model import generate, load_for_inference
-from bondhu.config import GenerationSettings, load_config
-from bondhu.train.finetuner import LLAMAFineTuner
-
-from helpers import MINI, ROOT
+from bondhu.config import GenerationSettings
 
 
 @pytest.fixture(scope="module")
-def lora_run(tmp_path_factory, tiny_model_dir):
-    cfg = load_config(ROOT / "configs" / "tiny-cpu.yaml", [
-        f"model.name_or_path={tiny_model_dir}", "model.tiny=null", f"output.runs_dir={tmp_path_factory.mktemp('fast')}",
-        f"data.train={MINI}", "data.validation=null", "training.strategy=lora", "training.max_steps=6",
-        "training.learning_rate=0.02", "output.name=fast"])
-    LLAMAFineTuner(cfg, progress=False).train()
-    return cfg.run_dir
+def lora_run(train_tiny_run):
+    return train_tiny_run("fast", "training.strategy=lora", "training.max_steps=6", "training.learning_rate=0.02")
 
 
 def test_fast_path_gives_identical_greedy_text(lora_run):

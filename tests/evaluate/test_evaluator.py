@@ -6,26 +6,18 @@ import shutil
 
 import pytest
 
-from bondhu.config import load_config
-from bondhu.train.finetuner import LLAMAFineTuner
-
-from helpers import MINI, ROOT
+from helpers import MINI
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, tiny_model_dir):
-    runs = tmp_path_factory.mktemp("evalruns")
+def trained_run(train_tiny_run):
     # One eval batch holds the whole validation set, so the trainer's eval loss is token-weighted too.
-    cfg = load_config(ROOT / "configs" / "tiny-cpu.yaml", [
-        f"model.name_or_path={tiny_model_dir}", "model.tiny=null", f"output.runs_dir={runs}",
-        f"data.train={MINI}", f"data.validation={MINI}", f"data.test={MINI}", "training.epochs=2",
-        "training.per_device_batch_size=8", "evaluation.max_new_tokens=12", "output.name=ev"])
-    summary = LLAMAFineTuner(cfg, progress=False).train()
-    return cfg.run_dir, summary
+    return train_tiny_run("ev", f"data.validation={MINI}", f"data.test={MINI}", "training.max_steps=-1",
+                          "training.epochs=2", "training.per_device_batch_size=8", "evaluation.max_new_tokens=12")
 
 
 def test_full_evaluate_writes_every_output(trained_run, run_cli):
-    run, _ = trained_run
+    run = trained_run
     result = run_cli("evaluate", run, "--split", "test")
     assert result.code == 0, result.err
     out = json.loads((run / "eval" / "metrics.json").read_text("utf-8"))
@@ -46,7 +38,7 @@ def test_full_evaluate_writes_every_output(trained_run, run_cli):
 def test_evaluation_is_deterministic(trained_run):
     from bondhu.evaluate.evaluator import Evaluator
 
-    run, _ = trained_run
+    run = trained_run
     a = Evaluator(run, "test", 3, False, progress=False).evaluate()
     b = Evaluator(run, "test", 3, False, progress=False).evaluate()
     assert a["results"] == b["results"]
@@ -55,7 +47,7 @@ def test_evaluation_is_deterministic(trained_run):
 def test_perplexity_equals_exp_of_the_trainers_eval_loss(trained_run):
     from bondhu.evaluate.evaluator import Evaluator
 
-    run, _ = trained_run
+    run = trained_run
     rows = list(__import__("csv").DictReader(open(run / "loss.csv", encoding="utf-8")))
     eval_loss = float([r for r in rows if r["eval_loss"]][-1]["eval_loss"])
     out = Evaluator(run, "validation", None, False, progress=False).evaluate()
@@ -65,7 +57,7 @@ def test_perplexity_equals_exp_of_the_trainers_eval_loss(trained_run):
 def test_unknown_run_and_missing_adapter(run_cli, trained_run, tmp_path):
     missing = run_cli("evaluate", tmp_path / "nope")
     assert missing.code == 1 and "run directory not found" in missing.err
-    run, _ = trained_run
+    run = trained_run
     broken = tmp_path / "broken"
     shutil.copytree(run, broken, ignore=shutil.ignore_patterns("adapter", "checkpoints"))
     result = run_cli("evaluate", broken)
@@ -75,7 +67,7 @@ def test_unknown_run_and_missing_adapter(run_cli, trained_run, tmp_path):
 def test_empty_split_and_non_bengali_references(trained_run, tmp_path, run_cli):
     import yaml
 
-    run, _ = trained_run
+    run = trained_run
     copy = tmp_path / "copy"
     shutil.copytree(run, copy, ignore=shutil.ignore_patterns("checkpoints"))
     english = tmp_path / "english.jsonl"
