@@ -180,8 +180,10 @@ def train(
     console.print(f"strategy [bold]{summary['strategy']}[/]: {summary['strategy_reason']}")
     loss = (f"loss {summary['first_loss']:.3f} → {summary['last_loss']:.3f}, "
             if summary["first_loss"] is not None else "")
-    console.print(f"{summary['steps']} steps, {loss}{summary['tokens_per_second']} tokens/s, "
-                  f"padding-free {summary['padding_free_on']}")
+    steady = summary["tokens_per_second_after_warmup"]
+    speed = f"{summary['tokens_per_second'] or 0:,.0f} tokens/s" + (
+        f" ({steady:,.0f} after {summary['warmup_steps_excluded']} warm-up steps)" if steady else "")
+    console.print(f"{summary['steps']} steps, {loss}{speed}, padding-free {summary['padding_free_on']}")
     if summary["interrupted"]:
         console.print(f"interrupted: checkpoint saved; continue with `bondhu train {config or ''} --resume`")
         sys.exit(130)

@@ -42,7 +42,8 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_overrides, tmp_
     # repeating samples (accelerate's even_batches), which one process would not do.
     runs = tmp_path / "runs"
     train(None, tiny_overrides, "one", 1, "training.per_device_batch_size=6", "training.max_steps=4")
-    train(None, tiny_overrides, "two", 2, "training.per_device_batch_size=3", "training.max_steps=4")
+    two = train(None, tiny_overrides, "two", 2, "training.per_device_batch_size=3", "training.max_steps=4")
+    assert two.stdout.count("4 steps, loss") == 1 and "after 1 warm-up steps" in two.stdout  # rank 0 only
     a, b = losses(runs / "one"), losses(runs / "two")
     assert len(a) == len(b) == 4
     assert a == pytest.approx(b, rel=1e-4)
