@@ -153,9 +153,9 @@ def generate(loaded: LoadedModel, conversations: list[list[dict]], settings: Gen
     return replies
 
 
-def stream(loaded: LoadedModel, messages: list[dict], settings: GenerationSettings,
+def stream(loaded: LoadedModel, prompt: list[int], settings: GenerationSettings,
            stop: threading.Event | None = None) -> Iterator[str]:
-    """Yield the reply's text pieces as they are generated; setting ``stop`` ends it early."""
+    """Yield the reply to ``prompt`` (token ids from ``prompt_ids``) piece by piece; ``stop`` ends it early."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
@@ -166,7 +166,7 @@ def stream(loaded: LoadedModel, messages: list[dict], settings: GenerationSettin
     stop = stop or threading.Event()  # also ends generation when the consumer stops reading
     tok, model = loaded.tokenizer, loaded.model
     device = next(model.parameters()).device
-    ids = torch.tensor([prompt_ids(loaded, messages)], device=device)
+    ids = torch.tensor([prompt], device=device)
     # No timeout: time spent queued for the model lock would count against it; work() always ends the stream.
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=None)
     kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,

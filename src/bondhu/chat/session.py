@@ -61,12 +61,12 @@ def respond(loaded: LoadedModel, messages: list[dict], settings: GenerationSetti
     user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
     assessment = safety.check(user)
     budget = max(64, context_tokens - settings.max_new_tokens)
-    prompt = trim_history(loaded, messages, budget)
-    size = len(prompt_ids(loaded, prompt))
+    prompt = prompt_ids(loaded, trim_history(loaded, messages, budget))
     crisis_text = safety.reply_for(assessment)
     if crisis_text is not None:
-        return Reply(assessment, iter([crisis_text]), True, size)
-    return Reply(assessment, filter_stream(stream(loaded, prompt, settings, stop), safety.clean_output), False, size)
+        return Reply(assessment, iter([crisis_text]), True, len(prompt))
+    pieces = filter_stream(stream(loaded, prompt, settings, stop), safety.clean_output)
+    return Reply(assessment, pieces, False, len(prompt))
 
 
 class ChatSession:

@@ -291,18 +291,15 @@ def create_app(loaded: LoadedModel, config: BondhuConfig | None = None, safety: 
         except ValidationError as err:
             raise _from_pydantic(err.errors()) from None
 
-    def start(messages: list[dict], settings: GenerationSettings, cancel: threading.Event):
-        """The safety check, the reply's pieces and the prompt's size (blocking: it tokenizes)."""
-        reply = respond(loaded, messages, settings, safety, cfg.chat.context_tokens, cancel)
-        return reply, reply.prompt_tokens
-
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
         req = await parse(request)
         messages = _messages(req, serve.max_messages, serve.max_input_chars)
         settings, stops = _settings(req, cfg)
         cancel = threading.Event()
-        reply, prompt = await run_in_threadpool(start, messages, settings, cancel)
+        # Blocking (it tokenizes): the safety check, the trimmed prompt and the reply's pieces.
+        reply = await run_in_threadpool(respond, loaded, messages, settings, safety, cfg.chat.context_tokens, cancel)
+        prompt = reply.prompt_tokens
         if reply.crisis:  # answered without the model: never queued, never refused for load
             queue = asyncio.Queue()
             for item in ("".join(reply.pieces), _END):
