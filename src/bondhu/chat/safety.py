@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from bondhu.config import ChatConfig
 from bondhu.data.normalize import normalize_bengali
 
 from bondhu.chat.safety_rules import (
@@ -143,11 +144,17 @@ def load_helplines(path: str | Path | None = None) -> dict:
     return data
 
 
+def chosen_regions(helplines: dict, regions: list[str] | None) -> list[str]:
+    """The configured region codes that the helpline file has, or else every region's code."""
+    # An unknown region code must never leave a crisis reply without helplines.
+    known = helplines["regions"]
+    return [r for r in regions or [] if r in known] or list(known)
+
+
 def crisis_reply(helplines: dict | None = None, regions: list[str] | None = None) -> str:
     """The fixed, warm Bengali crisis message (tumi form) with helplines; it never closes the conversation."""
     helplines = helplines or load_helplines()
-    # An unknown region code must never break this reply: fall back to every region.
-    chosen = [helplines["regions"][r] for r in regions or [] if r in helplines["regions"]] or list(helplines["regions"].values())
+    chosen = [helplines["regions"][code] for code in chosen_regions(helplines, regions)]
     urgent = [f"{ln['number']} ({reg['name']})" for reg in chosen for ln in reg["lines"] if ln.get("emergency")]
     listing = []
     for reg in chosen:
@@ -230,6 +237,11 @@ class SafetyLayer:
 
     def __init__(self, helplines: dict | None = None, regions: list[str] | None = None):
         self.helplines, self.regions = helplines or load_helplines(), regions
+
+    @classmethod
+    def from_config(cls, chat: ChatConfig) -> "SafetyLayer":
+        """The layer a run's ``chat`` section describes: its helpline file and regions."""
+        return cls(load_helplines(chat.helplines_file), chat.helpline_regions)
 
     def check(self, user_text: str) -> SafetyAssessment:
         """Assess one user message."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from bondhu.chat.model import LoadedModel, load_for_inference, prompt_ids, stream
-from bondhu.chat.safety import SafetyAssessment, SafetyLayer, load_helplines
+from bondhu.chat.safety import SafetyAssessment, SafetyLayer
 from bondhu.config import BondhuConfig, GenerationSettings
 from bondhu.data.normalize import normalize_bengali
 
@@ -75,8 +75,7 @@ class ChatSession:
     def __init__(self, loaded: LoadedModel, config: BondhuConfig | None = None, safety: SafetyLayer | None = None):
         self.loaded = loaded
         self.config = config or loaded.config
-        chat = self.config.chat
-        self.safety = safety or SafetyLayer(load_helplines(chat.helplines_file), chat.helpline_regions)
+        self.safety = safety or SafetyLayer.from_config(self.config.chat)
         self.history: list[dict] = []
         self.last_assessment: SafetyAssessment | None = None
 

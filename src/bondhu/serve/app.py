@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bondhu.chat.model import LoadedModel
-from bondhu.chat.safety import SafetyLayer, load_helplines
+from bondhu.chat.safety import SafetyLayer, chosen_regions
 from bondhu.chat.session import respond
 from bondhu.config import BondhuConfig, GenerationSettings
 
@@ -238,8 +238,7 @@ class _EventStream(StreamingResponse):
 
 def _helplines(safety: SafetyLayer) -> list[dict]:
     regions = safety.helplines["regions"]
-    # Same choice as crisis_reply: an unknown region code falls back to every region.
-    codes = [c for c in (safety.regions or []) if c in regions] or list(regions)
+    codes = chosen_regions(safety.helplines, safety.regions)  # the regions the crisis reply lists
     return [{"region": c, "region_name": regions[c]["name"], "name": ln["name"]["bn"], "name_en": ln["name"]["en"],
              "number": ln["number"], "tel": ln["tel"], "hours": ln["hours"], "description": ln["description"],
              "emergency": bool(ln.get("emergency"))} for c in codes for ln in regions[c]["lines"]]
@@ -248,7 +247,7 @@ def _helplines(safety: SafetyLayer) -> list[dict]:
 def create_app(loaded: LoadedModel, config: BondhuConfig | None = None, safety: SafetyLayer | None = None) -> FastAPI:
     """/v1/chat/completions, /v1/models, /health, the chat page at /; errors (pydantic's too) in OpenAI's shape."""
     cfg = config or loaded.config
-    safety = safety or SafetyLayer(load_helplines(cfg.chat.helplines_file), cfg.chat.helpline_regions)
+    safety = safety or SafetyLayer.from_config(cfg.chat)
     serve, slots, created = cfg.serve, Slots(cfg.serve.queue_size), int(time.time())
     crisis_meta = {"crisis": True, "helplines": _helplines(safety)}
     app = FastAPI(title="Bondhu", docs_url=None, redoc_url=None)  # the docs pages would load CDN assets
