@@ -92,9 +92,10 @@ def pretrain(model, tokenizer, texts: list[str], epochs: float, seed: int, block
 
     import torch
 
+    end = tokenizer.convert_tokens_to_ids("<|end_of_text|>")
     ids: list[int] = []
     for row in tokenizer(texts, add_special_tokens=False)["input_ids"]:
-        ids += row + [tokenizer.convert_tokens_to_ids("<|end_of_text|>")]
+        ids += row + [end]
     blocks = [ids[i:i + block] for i in range(0, len(ids) - block, block)]
     rng = random.Random(seed)
     steps = max(1, int(len(blocks) / batch * epochs))
