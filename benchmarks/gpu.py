@@ -2,12 +2,14 @@
 
 One command on the lent H100 (weights are random: speed and memory do not depend on them):
 
-    python benchmarks/gpu.py --sections all          # or a comma list, see SECTIONS
+    python benchmarks/gpu.py --sections all          # or "scaling", or a comma list, see GROUPS
     python benchmarks/gpu.py --render a.json b.json  # rebuild the tables from saved results
 
-Each section runs in its own process (Unsloth patches transformers globally). Results go to
-benchmarks/results/gpu-<stamp>.json and the tables into docs/benchmarks.md between the
-``gpu`` markers; with $OUT set, both are copied there too.
+Each section runs in its own process (Unsloth patches transformers globally) on one GPU.
+With several GPUs visible, the single-GPU sections run in parallel lanes, one GPU per lane
+(each number is still measured on one card, alone on it); the multi-GPU sections run last,
+on all cards. Results go to benchmarks/results/gpu-<stamp>.json and the tables into
+docs/benchmarks.md between the ``gpu`` markers; with $OUT set, both are copied there too.
 """
 
 from __future__ import annotations
@@ -19,25 +21,35 @@ import os
 import platform
 import re
 import shutil
+import queue
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ["build", "matmul_peak", "train_unsloth", "train_qlora", "seed_recipe", "bare_unsloth", "t4_longest",
-            "infer_hf", "infer_unsloth", "infer_fast", "ddp_qlora", "ddp_unsloth"]
+# Longest first, so that parallel lanes finish together; "build" always runs first, alone.
+SINGLE_GPU = ["train_qlora", "infer_fast", "seed_recipe", "train_unsloth", "infer_hf", "t4_longest", "bare_unsloth",
+              "infer_unsloth", "matmul_peak"]
+MULTI_GPU = ["ddp_qlora", "ddp_unsloth"]
+GROUPS = {"all": ["build", *SINGLE_GPU], "scaling": ["build", *MULTI_GPU]}
 FLOPS_PER_TOKEN = 6 * 8.03e9
 BEGIN, END = "<!-- gpu:begin -->", "<!-- gpu:end -->"
 
 
-def run_section(name: str, args) -> dict:
+def run_section(name: str, args, gpus: str | None = None, timeout: float | None = None) -> dict:
+    """One section in its own process; ``gpus`` pins it to those cards (CUDA_VISIBLE_DEVICES)."""
     cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_workers.py"), name, "--model", args.model,
-           "--runs", args.runs, "--steps", str(args.steps), "--new-tokens", str(args.new_tokens), "--skip", str(args.skip)]
-    print(f"== {name}", flush=True)
+           "--runs", args.runs, "--steps", str(args.steps), "--new-tokens", str(args.new_tokens), "--skip", str(args.skip)] + (["--tiny"] if args.tiny else [])
+    env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": gpus} if gpus is not None else {}))
+    timeout = timeout or args.timeout
+    print(f"== {name} on GPU {gpus if gpus is not None else 'all'}", flush=True)
+    t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
-        return {"section": name, "error": f"timed out after {args.timeout} s"}
+        return {"section": name, "error": f"timed out after {timeout:.0f} s", "gpu": gpus}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if args.out:
         Path(args.out, f"{name}.log").write_text(proc.stdout[-20000:] + "\n--- stderr ---\n" + proc.stderr[-40000:])
@@ -45,8 +57,51 @@ def run_section(name: str, args) -> dict:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         return {"section": name, "error": " | ".join(tail)[-600:]}
     out = json.loads(lines[-1][7:])
+    out.update(wall_seconds=round(time.perf_counter() - t0, 1), gpu=gpus)
     print(json.dumps(out), flush=True)
     return out
+
+
+def visible_gpus() -> list[str]:
+    """The physical ids of the visible cards, as CUDA_VISIBLE_DEVICES would name them."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g for g in env.split(",") if g.strip()]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except ImportError:
+        return []
+
+
+def run_lanes(names: list[str], args, gpus: list[str], deadline: float, save) -> dict:
+    """Single-GPU sections from one queue, one lane (thread) per card; none starts past the deadline."""
+    work: queue.Queue = queue.Queue()
+    for name in names:
+        work.put(name)
+    results: dict[str, dict] = {}
+    lock = threading.Lock()
+
+    def lane(gpu: str):
+        while True:
+            try:
+                name = work.get_nowait()
+            except queue.Empty:
+                return
+            left = deadline - time.perf_counter()
+            res = (run_section(name, args, gpu, min(args.timeout, max(30.0, left))) if left > 30
+                   else {"section": name, "error": "not started: the time budget was spent"})
+            with lock:
+                results[name] = res
+                save(results)
+
+    threads = [threading.Thread(target=lane, args=(g,)) for g in (gpus or [None])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 def environment() -> dict:
@@ -76,7 +131,7 @@ def _fmt(value, spec="{:,.0f}") -> str:
     return "–" if value is None else spec.format(value)
 
 
-def render(results: dict[str, dict], env: dict, command: str) -> str:
+def render(results: dict[str, dict], env: dict, command: str, wall: float | None = None, lanes: int = 1) -> str:
     """The markdown tables, with each target marked met or not."""
     r = results.get
     peak = (r("matmul_peak") or {}).get("tflops")
@@ -90,6 +145,9 @@ def render(results: dict[str, dict], env: dict, command: str) -> str:
              f"bitsandbytes {env.get('bitsandbytes')}, unsloth {env.get('unsloth')}. Model: random weights with "
              "Llama-3.1-8B's shape; data: the bundled training split under the real Llama 3.1 tokenizer.", "",
              f"Command: `{command}`", "",
+             *([f"The whole run took {wall / 60:.1f} minutes with {lanes} parallel lane{'s' * (lanes > 1)} "
+                "(sections, wall seconds: " + ", ".join(f"{k} {v['wall_seconds']:.0f}" for k, v in results.items()
+                                                         if "wall_seconds" in v) + ").", ""] if wall else []),
              "#### Training (LoRA r=16 on all linear layers, 8 conversations per optimizer step)", "",
              "| run | what | useful tokens/s | peak GPU memory (GiB) | MFU | padding-free | measured in |",
              "|---|---|---|---|---|---|---|"]
@@ -195,6 +253,9 @@ def main() -> None:
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--skip", type=int, default=5, help="warm-up steps left out of training timings")
     p.add_argument("--timeout", type=int, default=420, help="seconds per section")
+    p.add_argument("--budget", type=int, default=570, help="no section starts after this many seconds")
+    p.add_argument("--lanes", type=int, default=0, help="parallel single-GPU lanes (default: one per visible GPU)")
+    p.add_argument("--tiny", action="store_true", help="CPU dry run of the sections that run without a GPU")
     p.add_argument("--render", nargs="*", help="result JSON files to merge and render, without running")
     args = p.parse_args()
     args.out = os.environ.get("OUT")
@@ -206,23 +267,41 @@ def main() -> None:
                            if "error" not in v or k not in merged})
             env = env or data["environment"]
             commands.append(data["command"])
-        print(write_docs(render(merged, env, " ; ".join(commands))))
+        single = json.loads(Path(args.render[0]).read_text()) if len(args.render) == 1 else {}
+        print(write_docs(render(merged, env, " ; ".join(commands), single.get("wall_seconds"), single.get("lanes", 1))))
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    names = SECTIONS if args.sections == "all" else args.sections.split(",")
-    results = {}
-    for name in names:
-        results[name] = run_section(name, args)
-        if args.out:  # a call cut short still brings back what finished
+    names = GROUPS.get(args.sections) or args.sections.split(",")
+    unknown = set(names) - set(GROUPS["all"]) - set(MULTI_GPU) - {"profile_unsloth"}
+    if unknown:
+        p.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    start = time.perf_counter()
+    deadline = start + args.budget
+    results: dict[str, dict] = {}
+
+    def save(done: dict) -> None:  # a call cut short still brings back what finished
+        results.update(done)
+        if args.out:
             Path(args.out, "partial.json").write_text(json.dumps({"environment": {}, "command": "partial",
                                                                    "results": results}, indent=2))
+
+    gpus = visible_gpus()
+    lanes = gpus[: args.lanes] if args.lanes else gpus
+    if "build" in names:
+        save({"build": run_section("build", args, lanes[0] if lanes else None)})
+    single = [n for n in names if n not in MULTI_GPU and n != "build"]
+    run_lanes(single, args, lanes, deadline, save)
+    for name in (n for n in names if n in MULTI_GPU):
+        save({name: run_section(name, args) if len(gpus) > 1 else {"section": name, "error": "needs 2 or more GPUs"}})
+    wall = round(time.perf_counter() - start, 1)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
     command = "python benchmarks/gpu.py " + " ".join(sys.argv[1:])
-    data = {"environment": environment(), "command": command, "results": results}
+    data = {"environment": environment(), "command": command, "wall_seconds": wall, "lanes": len(lanes) or 1,
+            "results": results}
     saved = ROOT / "benchmarks" / "results" / f"gpu-{stamp}.json"
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(data, indent=2))
-    doc = write_docs(render(results, data["environment"], command))
+    doc = write_docs(render(results, data["environment"], command, wall, data["lanes"]))
     if args.out:
         shutil.copy(saved, Path(args.out) / saved.name)
         shutil.copy(doc, Path(args.out) / "benchmarks.md")

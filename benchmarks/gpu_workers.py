@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+T0 = time.perf_counter()  # process start, for the startup time (imports and model loading) of each section
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -100,8 +101,13 @@ class Throughput:
         outer = self
 
         class CB(TrainerCallback):
+            def on_train_begin(self, a, state, control, **kw):
+                outer.startup = time.perf_counter() - T0
+
             def on_step_end(self, a, state, control, **kw):
                 sync()
+                if state.global_step == 1:
+                    outer.first_step = time.perf_counter() - T0 - outer.startup
                 if state.global_step == skip:
                     outer.t0, outer.n0 = time.perf_counter(), state.num_input_tokens_seen
 
@@ -111,10 +117,15 @@ class Throughput:
 
         self.callback = CB()
         self.t0 = self.n0 = self.t1 = self.n1 = None
+        self.startup = self.first_step = None
         self.skip = skip
 
     def tokens_per_second(self) -> float:
         return (self.n1 - self.n0) / (self.t1 - self.t0)
+
+    def timings(self) -> dict:
+        """Seconds from process start to training (imports, loading) and of the first (compiling) step."""
+        return {"startup_seconds": round(self.startup or 0, 1), "first_step_seconds": round(self.first_step or 0, 1)}
 
 
 def bench_overrides(args, strategy: str, name: str) -> list[str]:
@@ -139,7 +150,7 @@ def bondhu_train(args, strategy: str, extra_callbacks=()):
            peak_gpu_gib=summary.get("peak_gpu_allocated_gib"), reserved_gib=summary.get("peak_gpu_reserved_gib"),
            padding_free_on=summary["padding_free_on"], steps=summary["steps"], strategy=summary["strategy"],
            precision=summary["precision"], last_loss=summary["last_loss"],
-           mean_tokens_per_step=round((meter.n1 - meter.n0) / max(1, meter.steps - meter.skip)))
+           mean_tokens_per_step=round((meter.n1 - meter.n0) / max(1, meter.steps - meter.skip)), **meter.timings())
 
 
 def train_qlora(args):
@@ -188,7 +199,7 @@ def seed_recipe(args):
                                       response_part="<|start_header_id|>assistant<|end_header_id|>\n\n")
     trainer.train()
     result(section="seed_recipe", tokens_per_second=round(meter.tokens_per_second(), 1), peak_gpu_gib=peak_gib(),
-           steps=meter.steps)
+           steps=meter.steps, **meter.timings())
 
 
 def bare_unsloth(args):
@@ -204,6 +215,7 @@ def bare_unsloth(args):
     FastLanguageModel.for_training(model)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     x = torch.randint(0, 128000, (2, 2048), device="cuda")
+    startup = time.perf_counter() - T0
     times = []
     for step in range(args.steps):
         sync()
@@ -216,7 +228,8 @@ def bare_unsloth(args):
         times.append(time.perf_counter() - t)
     steady = times[args.skip:]
     result(section="bare_unsloth", tokens_per_second=round(4096 * len(steady) / sum(steady), 1),
-           peak_gpu_gib=peak_gib(), steps=args.steps)
+           peak_gpu_gib=peak_gib(), steps=args.steps, startup_seconds=round(startup, 1),
+           first_step_seconds=round(times[0], 1))
 
 
 def matmul_peak(args):
@@ -259,7 +272,7 @@ def t4_longest(args):
     # The T4 preset's optimizer (adamw_8bit): its state is a quarter of fp32 AdamW's.
     opt = bnb.optim.AdamW8bit([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     best, tried = 0, []
-    for length in (8192, 16384, 24576, 32768, 40960, 49152):
+    for length in (16384, 24576, 28672, 32768, 36864, 40960, 49152):
         try:
             x = torch.randint(0, 128000, (1, length), device="cuda")
             labels = x.clone()
@@ -296,8 +309,13 @@ if __name__ == "__main__":
     p.add_argument("--skip", type=int, default=5, help="warm-up steps left out of the timing (torch.compile)")
     p.add_argument("--tiny", action="store_true", help="CPU dry run on a tiny model of the same code path")
     p.add_argument("--set", action="append", help="extra config override for the bondhu train sections (key=value)")
+    p.add_argument("--no-cudnn-attention", action="store_true", help="experiment: SDPA without its cuDNN backend")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.no_cudnn_attention:
+        import torch
+
+        torch.backends.cuda.enable_cudnn_sdp(False)
     if args.section in WORKERS:
         WORKERS[args.section](args)
     else:
