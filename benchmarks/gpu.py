@@ -29,37 +29,69 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# Longest first, so that parallel lanes finish together; "build" always runs first, alone.
-SINGLE_GPU = ["train_qlora", "infer_fast", "seed_recipe", "train_unsloth", "infer_hf", "t4_longest", "bare_unsloth",
-              "infer_unsloth", "matmul_peak"]
+# Most needed first (a budget cut drops the tail); "build" always runs first, alone.
+SINGLE_GPU = ["train_unsloth", "bare_unsloth", "seed_recipe", "train_qlora", "matmul_peak", "infer_fast",
+              "infer_unsloth", "infer_hf", "t4_longest"]
 MULTI_GPU = ["ddp_qlora", "ddp_unsloth"]
 GROUPS = {"all": ["build", *SINGLE_GPU], "scaling": ["build", *MULTI_GPU]}
 FLOPS_PER_TOKEN = 6 * 8.03e9
 BEGIN, END = "<!-- gpu:begin -->", "<!-- gpu:end -->"
 
 
-def run_section(name: str, args, gpus: str | None = None, timeout: float | None = None) -> dict:
-    """One section in its own process; ``gpus`` pins it to those cards (CUDA_VISIBLE_DEVICES)."""
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_workers.py"), name, "--model", args.model,
-           "--runs", args.runs, "--steps", str(args.steps), "--new-tokens", str(args.new_tokens), "--skip", str(args.skip)] + (["--tiny"] if args.tiny else [])
-    env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": gpus} if gpus is not None else {}))
-    timeout = timeout or args.timeout
+class Section:
+    """One section in its own process, pinned to ``gpus`` (CUDA_VISIBLE_DEVICES).
+
+    Started with ``go`` set, the process does its imports (tens of seconds for Unsloth) and
+    waits: a lane starts the next section while the current one measures, and releases it when
+    the card is free, so the imports cost no GPU time and never overlap a measurement's GPU work.
+    """
+
+    def __init__(self, name: str, args, gpus: str | None, prefetch: bool = False):
+        self.name, self.gpus, self.released = name, gpus, not prefetch
+        logs = Path(args.logs)
+        logs.mkdir(parents=True, exist_ok=True)
+        self.go = logs / f"{name}.go"
+        self.go.unlink(missing_ok=True)
+        self.stdout, self.stderr = logs / f"{name}.log", logs / f"{name}.err"
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_workers.py"), name, "--model", args.model,
+               "--runs", args.runs, "--steps", str(args.steps), "--new-tokens", str(args.new_tokens),
+               "--skip", str(args.skip)] + (["--tiny"] if args.tiny else []) + (["--go", str(self.go)] if prefetch else [])
+        env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": gpus} if gpus is not None else {}))
+        with open(self.stdout, "w") as out, open(self.stderr, "w") as err:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+        self.t0 = time.perf_counter()
+
+    def release(self) -> None:
+        print(f"== {self.name} on GPU {self.gpus if self.gpus is not None else 'all'}", flush=True)
+        self.go.touch()
+        self.released, self.t0 = True, time.perf_counter()
+
+    def cancel(self, why: str) -> dict:
+        self.proc.kill()
+        self.proc.wait()
+        return {"section": self.name, "error": why}
+
+    def finish(self, timeout: float) -> dict:
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.cancel("")
+            return {"section": self.name, "error": f"timed out after {timeout:.0f} s", "gpu": self.gpus}
+        stdout, stderr = self.stdout.read_text(errors="replace"), self.stderr.read_text(errors="replace")
+        lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
+        if self.proc.returncode != 0 or not lines:
+            tail = (stderr or stdout).strip().splitlines()[-3:]
+            return {"section": self.name, "error": " | ".join(tail)[-600:], "gpu": self.gpus}
+        out = json.loads(lines[-1][7:])
+        out.update(wall_seconds=round(time.perf_counter() - self.t0, 1), gpu=self.gpus)
+        print(json.dumps(out), flush=True)
+        return out
+
+
+def run_section(name: str, args, gpus: str | None = None) -> dict:
+    section = Section(name, args, gpus)
     print(f"== {name} on GPU {gpus if gpus is not None else 'all'}", flush=True)
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"section": name, "error": f"timed out after {timeout:.0f} s", "gpu": gpus}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if args.out:
-        Path(args.out, f"{name}.log").write_text(proc.stdout[-20000:] + "\n--- stderr ---\n" + proc.stderr[-40000:])
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"section": name, "error": " | ".join(tail)[-600:]}
-    out = json.loads(lines[-1][7:])
-    out.update(wall_seconds=round(time.perf_counter() - t0, 1), gpu=gpus)
-    print(json.dumps(out), flush=True)
-    return out
+    return section.finish(args.timeout)
 
 
 def visible_gpus() -> list[str]:
@@ -75,33 +107,47 @@ def visible_gpus() -> list[str]:
         return []
 
 
-def run_lanes(names: list[str], args, gpus: list[str], deadline: float, save) -> dict:
-    """Single-GPU sections from one queue, one lane (thread) per card; none starts past the deadline."""
+def run_lanes(names: list[str], args, gpus: list[str], deadline: float, save, first=None) -> None:
+    """Single-GPU sections from one queue, one lane (thread) per card, each lane one section ahead
+    (importing); none is released past the deadline. ``first`` (the model build) runs on the first
+    lane while every lane's first section imports."""
     work: queue.Queue = queue.Queue()
     for name in names:
         work.put(name)
-    results: dict[str, dict] = {}
     lock = threading.Lock()
+    built = threading.Event()
 
-    def lane(gpu: str):
-        while True:
-            try:
-                name = work.get_nowait()
-            except queue.Empty:
-                return
-            left = deadline - time.perf_counter()
-            res = (run_section(name, args, gpu, min(args.timeout, max(30.0, left))) if left > 30
-                   else {"section": name, "error": "not started: the time budget was spent"})
+    def launch(gpu):
+        try:
+            return Section(work.get_nowait(), args, gpu, prefetch=True)
+        except queue.Empty:
+            return None
+
+    def lane(gpu):
+        upcoming = launch(gpu)
+        if gpu == lanes[0]:
+            if first is not None:
+                first()
+            built.set()
+        built.wait()
+        while upcoming is not None:
+            current, left = upcoming, deadline - time.perf_counter()
+            if left < 30:
+                res = current.cancel("not started: the time budget was spent")
+                upcoming = launch(gpu)
+            else:
+                current.release()
+                upcoming = launch(gpu)
+                res = current.finish(min(args.timeout, left))
             with lock:
-                results[name] = res
-                save(results)
+                save({current.name: res})
 
-    threads = [threading.Thread(target=lane, args=(g,)) for g in (gpus or [None])]
+    lanes = gpus or [None]
+    threads = [threading.Thread(target=lane, args=(g,)) for g in lanes]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return results
 
 
 def environment() -> dict:
@@ -255,6 +301,7 @@ def main() -> None:
     p.add_argument("--timeout", type=int, default=420, help="seconds per section")
     p.add_argument("--budget", type=int, default=570, help="no section starts after this many seconds")
     p.add_argument("--lanes", type=int, default=0, help="parallel single-GPU lanes (default: one per visible GPU)")
+    p.add_argument("--logs", default="/tmp/bench-logs", help="each section's stdout and stderr")
     p.add_argument("--tiny", action="store_true", help="CPU dry run of the sections that run without a GPU")
     p.add_argument("--render", nargs="*", help="result JSON files to merge and render, without running")
     args = p.parse_args()
@@ -287,10 +334,11 @@ def main() -> None:
 
     gpus = visible_gpus()
     lanes = gpus[: args.lanes] if args.lanes else gpus
-    if "build" in names:
+    def build() -> None:
         save({"build": run_section("build", args, lanes[0] if lanes else None)})
+
     single = [n for n in names if n not in MULTI_GPU and n != "build"]
-    run_lanes(single, args, lanes, deadline, save)
+    run_lanes(single, args, lanes, deadline, save, first=build if "build" in names else None)
     for name in (n for n in names if n in MULTI_GPU):
         save({name: run_section(name, args) if len(gpus) > 1 else {"section": name, "error": "needs 2 or more GPUs"}})
     wall = round(time.perf_counter() - start, 1)
@@ -305,6 +353,7 @@ def main() -> None:
     if args.out:
         shutil.copy(saved, Path(args.out) / saved.name)
         shutil.copy(doc, Path(args.out) / "benchmarks.md")
+        shutil.make_archive(str(Path(args.out) / "logs"), "gztar", args.logs)
     print(f"wrote {saved} and {doc}")
 
 

@@ -28,8 +28,26 @@ PARAMS_8B = 8.03e9
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
+UNSLOTH_SECTIONS = {"train_unsloth", "seed_recipe", "bare_unsloth", "t4_longest", "infer_unsloth", "profile_unsloth"}
+IMPORT_SECONDS = None  # set when gpu.py started this process ahead of its turn
+
+
 def result(**kw):
+    if IMPORT_SECONDS is not None:
+        kw["import_seconds_ahead"] = IMPORT_SECONDS
     print("RESULT " + json.dumps(kw), flush=True)
+
+
+def preload(section: str, tiny: bool) -> None:
+    """The heavy imports, before any timing: Unsloth first where the section uses it, as
+    `bondhu train` with strategy unsloth does (Unsloth patches transformers as it loads)."""
+    if section in UNSLOTH_SECTIONS and not tiny:
+        import unsloth  # noqa: F401
+    import datasets  # noqa: F401
+    import peft  # noqa: F401
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+    import trl  # noqa: F401
 
 
 def sync():
@@ -272,7 +290,7 @@ def t4_longest(args):
     # The T4 preset's optimizer (adamw_8bit): its state is a quarter of fp32 AdamW's.
     opt = bnb.optim.AdamW8bit([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     best, tried = 0, []
-    for length in (16384, 24576, 28672, 32768, 36864, 40960, 49152):
+    for length in (24576, 28672, 32768, 36864, 40960, 49152):
         try:
             x = torch.randint(0, 128000, (1, length), device="cuda")
             labels = x.clone()
@@ -309,13 +327,16 @@ if __name__ == "__main__":
     p.add_argument("--skip", type=int, default=5, help="warm-up steps left out of the timing (torch.compile)")
     p.add_argument("--tiny", action="store_true", help="CPU dry run on a tiny model of the same code path")
     p.add_argument("--set", action="append", help="extra config override for the bondhu train sections (key=value)")
-    p.add_argument("--no-cudnn-attention", action="store_true", help="experiment: SDPA without its cuDNN backend")
+    p.add_argument("--go", help="after the imports, wait until this file exists (gpu.py's prefetch)")
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if args.no_cudnn_attention:
-        import torch
-
-        torch.backends.cuda.enable_cudnn_sdp(False)
+    sys.modules.setdefault("gpu_workers", sys.modules["__main__"])  # one module, whoever imports it
+    preload(args.section, args.tiny)
+    if args.go:  # started ahead by gpu.py: imports done, wait for the card
+        IMPORT_SECONDS = round(time.perf_counter() - T0, 1)
+        while not Path(args.go).exists():
+            time.sleep(0.1)
+        T0 = time.perf_counter()
     if args.section in WORKERS:
         WORKERS[args.section](args)
     else:

@@ -42,6 +42,23 @@ def test_unsloth_by_name_without_gpu_is_a_clear_error():
         select_strategy("unsloth")
 
 
+def test_unsloth_trains_packed_rows_without_cudnn_attention_and_restores_it():
+    import torch
+
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    with UnslothStrategy().training_context(padding_free=True):
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+    assert torch.backends.cuda.cudnn_sdp_enabled() == before
+    with pytest.raises(RuntimeError):  # restored on the way out of a failed run, too
+        with UnslothStrategy().training_context(padding_free=True):
+            raise RuntimeError("out of memory")
+    assert torch.backends.cuda.cudnn_sdp_enabled() == before
+    # padded batches and the PEFT strategies leave attention to torch's own choice
+    for strategy, packed in ((UnslothStrategy(), False), (QLoRAStrategy(), True), (LoRAStrategy(), True)):
+        with strategy.training_context(padding_free=packed):
+            assert torch.backends.cuda.cudnn_sdp_enabled() == before
+
+
 def test_unsloth_is_not_imported_on_cpu():
     import sys
 

@@ -170,7 +170,8 @@ class LLAMAFineTuner:
             allow_cpu_rank_locations()
         start = time.perf_counter()
         try:
-            trainer.train(resume_from_checkpoint=True if resume else None)
+            with strategy.training_context(padding_free):
+                trainer.train(resume_from_checkpoint=True if resume else None)
         except Exception as err:
             if type(err).__name__ == "OutOfMemoryError":
                 raise BondhuError(OOM_ADVICE) from None
