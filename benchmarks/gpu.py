@@ -7,8 +7,9 @@ One command on the lent H100 (weights are random: speed and memory do not depend
 
 Each section runs in its own process (Unsloth patches transformers globally) on one GPU.
 With several GPUs visible, the single-GPU sections run in parallel lanes, one GPU per lane
-(each number is still measured on one card, alone on it); the multi-GPU sections run last,
-on all cards. Results go to benchmarks/results/gpu-<stamp>.json and the tables into
+(each number is still measured on one card, alone on it, but the lanes share the host's CPUs,
+which slows the CPU-bound rows a little: see docs/benchmarks.md); the multi-GPU sections run
+last, on all cards. Results go to benchmarks/results/gpu-<stamp>.json and the tables into
 docs/benchmarks.md between the ``gpu`` markers; with $OUT set, both are copied there too.
 """
 
@@ -19,9 +20,9 @@ import datetime as dt
 import json
 import os
 import platform
+import queue
 import re
 import shutil
-import queue
 import subprocess
 import sys
 import threading
@@ -47,7 +48,7 @@ class Section:
     """
 
     def __init__(self, name: str, args, gpus: str | None, prefetch: bool = False):
-        self.name, self.gpus, self.released = name, gpus, not prefetch
+        self.name, self.gpus = name, gpus
         logs = Path(args.logs)
         logs.mkdir(parents=True, exist_ok=True)
         self.go = logs / f"{name}.go"
@@ -64,7 +65,7 @@ class Section:
     def release(self) -> None:
         print(f"== {self.name} on GPU {self.gpus if self.gpus is not None else 'all'}", flush=True)
         self.go.touch()
-        self.released, self.t0 = True, time.perf_counter()
+        self.t0 = time.perf_counter()
 
     def cancel(self, why: str) -> dict:
         self.proc.kill()
@@ -75,15 +76,14 @@ class Section:
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.cancel("")
-            return {"section": self.name, "error": f"timed out after {timeout:.0f} s", "gpu": self.gpus}
+            return {**self.cancel(f"timed out after {timeout:.0f} s"), "card": self.gpus}
         stdout, stderr = self.stdout.read_text(errors="replace"), self.stderr.read_text(errors="replace")
         lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
         if self.proc.returncode != 0 or not lines:
             tail = (stderr or stdout).strip().splitlines()[-3:]
-            return {"section": self.name, "error": " | ".join(tail)[-600:], "gpu": self.gpus}
+            return {"section": self.name, "error": " | ".join(tail)[-600:], "card": self.gpus}
         out = json.loads(lines[-1][7:])
-        out.update(wall_seconds=round(time.perf_counter() - self.t0, 1), gpu=self.gpus)
+        out.update(wall_seconds=round(time.perf_counter() - self.t0, 1), card=self.gpus)
         print(json.dumps(out), flush=True)
         return out
 
