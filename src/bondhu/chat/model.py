@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
@@ -35,6 +36,14 @@ class LoadedModel:
     @property
     def has_adapter(self) -> bool:
         return self.adapter is not None and not self.merged
+
+    @cached_property
+    def stop_ids(self) -> list[int]:
+        """The token ids that end a reply. Looked up once: a fast tokenizer's get_vocab() builds a
+        dict of the whole vocabulary (128k entries for Llama 3.1) on every call."""
+        tok = self.tokenizer
+        vocab = tok.get_vocab()
+        return [tok.convert_tokens_to_ids(t) for t in STOP_TOKENS if t in vocab] or [tok.eos_token_id]
 
 
 def run_config(run: str | Path) -> BondhuConfig:
@@ -102,8 +111,7 @@ def _load_plain(path: Path) -> LoadedModel:
 
 def _generation_kwargs(loaded: LoadedModel, settings: GenerationSettings) -> dict:
     tok = loaded.tokenizer
-    eos = [tok.convert_tokens_to_ids(t) for t in STOP_TOKENS if t in tok.get_vocab()] or [tok.eos_token_id]
-    kwargs = dict(max_new_tokens=settings.max_new_tokens, eos_token_id=eos, pad_token_id=tok.pad_token_id,
+    kwargs = dict(max_new_tokens=settings.max_new_tokens, eos_token_id=loaded.stop_ids, pad_token_id=tok.pad_token_id,
                   repetition_penalty=settings.repetition_penalty, use_cache=True)
     if settings.do_sample and settings.temperature > 0:
         kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p)
@@ -137,6 +145,7 @@ def generate(loaded: LoadedModel, conversations: list[list[dict]], settings: Gen
     device = next(model.parameters()).device
     replies: list[str] = []
     no_adapter = model.disable_adapter() if base and loaded.has_adapter else contextlib.nullcontext()
+    kwargs = _generation_kwargs(loaded, settings)
     with loaded.lock, no_adapter, torch.inference_mode():
         for start in range(0, len(conversations), batch_size):
             _seed(settings)
@@ -147,8 +156,7 @@ def generate(loaded: LoadedModel, conversations: list[list[dict]], settings: Gen
             for i, row in enumerate(batch):
                 ids[i, width - len(row):] = torch.tensor(row)
                 mask[i, width - len(row):] = 1
-            out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                 **_generation_kwargs(loaded, settings))
+            out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
             replies += [tok.decode(o[width:], skip_special_tokens=True).strip() for o in out]
     return replies
 
