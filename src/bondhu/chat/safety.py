@@ -227,7 +227,10 @@ def _phone_like(text: str, m: re.Match[str]) -> bool:
 
 def filter_unlisted_numbers(text: str, helplines: dict) -> str:
     """Replace phone-like numbers that are not in the helpline file with a placeholder."""
-    allowed = allowed_numbers(helplines)
+    return _replace_unlisted(text, allowed_numbers(helplines))
+
+
+def _replace_unlisted(text: str, allowed: set[str]) -> str:
     return _PHONE_RUN.sub(lambda m: PLACEHOLDER if _phone_like(text, m) and not _is_listed(m.group(), allowed)
                           else m.group(), text)
 
@@ -237,6 +240,8 @@ class SafetyLayer:
 
     def __init__(self, helplines: dict | None = None, regions: list[str] | None = None):
         self.helplines, self.regions = helplines or load_helplines(), regions
+        # Built once: clean_output runs on every streamed piece of every reply.
+        self._allowed = allowed_numbers(self.helplines)
 
     @classmethod
     def from_config(cls, chat: ChatConfig) -> "SafetyLayer":
@@ -253,7 +258,7 @@ class SafetyLayer:
 
     def clean_output(self, text: str) -> str:
         """Model output with unlisted phone numbers removed."""
-        return filter_unlisted_numbers(text, self.helplines)
+        return _replace_unlisted(text, self._allowed)
 
 
 def evaluate(path: str | Path) -> dict[str, dict[str, float]]:
