@@ -62,14 +62,15 @@ def test_history_trimming_keeps_system_and_newest_turn(session):
 
     full = [system, *turns, newest]
     budget = len(prompt_ids(loaded, full)) // 3
-    kept = trim_history(loaded, full, budget)
+    kept, ids = trim_history(loaded, full, budget)
     assert kept[0] == system and kept[-1] == newest
     assert len(prompt_ids(loaded, kept)) <= budget
+    assert ids == prompt_ids(loaded, kept)  # the ids handed to generation are the kept prompt's
     assert kept[1]["role"] == "user" and 3 < len(kept) < len(full)
     # the kept turns are the newest ones, in order
     assert kept[1:-1] == turns[len(turns) - (len(kept) - 2):]
     # an impossible budget still keeps system + newest
-    assert trim_history(loaded, full, 1) == [system, newest]
+    assert trim_history(loaded, full, 1)[0] == [system, newest]
 
 
 def test_save_writes_the_conversation(session, tmp_path):

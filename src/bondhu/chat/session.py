@@ -33,13 +33,19 @@ def filter_stream(pieces: Iterator[str], clean: Callable[[str], str]) -> Iterato
         yield final[len(sent):]
 
 
-def trim_history(loaded: LoadedModel, messages: list[dict], budget: int) -> list[dict]:
-    """Drop the oldest turns until the prompt fits ``budget`` tokens; system and newest turn always stay."""
+def trim_history(loaded: LoadedModel, messages: list[dict], budget: int) -> tuple[list[dict], list[int]]:
+    """Drop the oldest turns until the prompt fits ``budget`` tokens; system and newest turn always stay.
+
+    Returns the kept messages and their prompt's token ids (the last ones measured, so the
+    prompt is not tokenized again to generate from it).
+    """
     system = messages[:1] if messages and messages[0]["role"] == "system" else []
     body = messages[len(system):]
-    while len(body) > 1 and len(prompt_ids(loaded, system + body)) > budget:
+    ids = prompt_ids(loaded, system + body)
+    while len(body) > 1 and len(ids) > budget:
         body = body[2:] if len(body) > 2 and body[1]["role"] == "assistant" else body[1:]
-    return system + body
+        ids = prompt_ids(loaded, system + body)
+    return system + body, ids
 
 
 @dataclass
@@ -61,7 +67,7 @@ def respond(loaded: LoadedModel, messages: list[dict], settings: GenerationSetti
     user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
     assessment = safety.check(user)
     budget = max(64, context_tokens - settings.max_new_tokens)
-    prompt = prompt_ids(loaded, trim_history(loaded, messages, budget))
+    _, prompt = trim_history(loaded, messages, budget)
     crisis_text = safety.reply_for(assessment)
     if crisis_text is not None:
         return Reply(assessment, iter([crisis_text]), True, len(prompt))
