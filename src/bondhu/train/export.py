@@ -18,11 +18,10 @@ def merged_model(run: str | Path, dtype: str = "auto", device_map: str | dict | 
     quantization error the adapter never saw.
     """
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
     from bondhu.chat.model import run_config
+    from bondhu.train.loading import load_causal_lm, load_tokenizer, resolve_model_path
     from bondhu.train.strategies import dtype_from_name
-    from bondhu.train.loading import load_tokenizer, model_not_found, resolve_model_path
 
     run = Path(run)
     cfg = run_config(run)
@@ -31,12 +30,7 @@ def merged_model(run: str | Path, dtype: str = "auto", device_map: str | dict | 
         raise BondhuError(f"{run}: the run has no adapter to merge (adapter/adapter_config.json is missing)")
     path = resolve_model_path(cfg.model)
     tokenizer = load_tokenizer(cfg.model, path)
-    try:
-        base = AutoModelForCausalLM.from_pretrained(path, dtype=dtype_from_name(dtype), revision=cfg.model.revision,
-                                                    attn_implementation=cfg.model.attn_implementation,
-                                                    device_map=device_map)
-    except OSError as err:
-        raise model_not_found(path, err) from None
+    base = load_causal_lm(cfg.model, path, dtype=dtype_from_name(dtype), device_map=device_map)
     model = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
     model.eval()
     return model, tokenizer, cfg

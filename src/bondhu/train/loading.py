@@ -25,6 +25,18 @@ def model_not_found(name: str, err: Exception) -> BondhuError:
                        f"gave: {first[:300]})")
 
 
+def load_causal_lm(cfg: ModelConfig, path: str, **kwargs):
+    """The model at ``path`` with the config's revision, attention and remote-code settings;
+    a model that cannot be found is a one-line error."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, revision=cfg.revision, attn_implementation=cfg.attn_implementation,
+                                                    trust_remote_code=cfg.trust_remote_code, **kwargs)
+    except OSError as err:
+        raise model_not_found(path, err) from None
+
+
 def load_tokenizer(cfg: ModelConfig, path: str | None = None):
     """Load the tokenizer with a pad token distinct from EOS."""
     from transformers import AutoTokenizer

@@ -21,7 +21,7 @@ from typing import ContextManager, Protocol
 
 from bondhu.config import BondhuConfig
 from bondhu.errors import BondhuError
-from bondhu.train.loading import load_tokenizer, model_not_found, resolve_model_path
+from bondhu.train.loading import load_causal_lm, load_tokenizer, model_not_found, resolve_model_path
 
 log = logging.getLogger(__name__)
 
@@ -102,20 +102,10 @@ class _PeftStrategy:
     name = "peft"
     quantized = False
 
-    def _from_pretrained(self, cfg: BondhuConfig, path: str, **kwargs):
-        from transformers import AutoModelForCausalLM
-
-        try:
-            return AutoModelForCausalLM.from_pretrained(
-                path, revision=cfg.model.revision, attn_implementation=cfg.model.attn_implementation,
-                trust_remote_code=cfg.model.trust_remote_code, device_map=_device_map(), **kwargs)
-        except OSError as err:
-            raise model_not_found(path, err) from None
-
     def load(self, cfg: BondhuConfig):
         path = resolve_model_path(cfg.model)
         tokenizer = load_tokenizer(cfg.model, path)
-        model = self._from_pretrained(cfg, path, **self._load_kwargs(cfg))
+        model = load_causal_lm(cfg.model, path, device_map=_device_map(), **self._load_kwargs(cfg))
         model.config.pad_token_id = tokenizer.pad_token_id
         return model, tokenizer
 
