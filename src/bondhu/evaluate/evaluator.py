@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bondhu.config import GenerationSettings
 from bondhu.data.normalize import bengali_ratio
 from bondhu.data.processor import DatasetProcessor
 from bondhu.errors import BondhuError
@@ -56,9 +54,9 @@ class Evaluator:
         self.compare_base = ev.compare_base if compare_base is None else compare_base
         self.backend = backend
         self.progress = progress
-        self.settings = GenerationSettings(max_new_tokens=ev.max_new_tokens, do_sample=ev.do_sample,
-                                           temperature=self.cfg.generation.temperature, top_p=self.cfg.generation.top_p,
-                                           repetition_penalty=self.cfg.generation.repetition_penalty, seed=ev.seed)
+        # The run's sampling settings, with evaluation's length, greedy choice and seed.
+        self.settings = self.cfg.generation.model_copy(
+            update=dict(max_new_tokens=ev.max_new_tokens, do_sample=ev.do_sample, seed=ev.seed))
         self.skipped: dict[str, int] = {}
 
     def _source(self) -> str:
@@ -132,7 +130,3 @@ class Evaluator:
         from rich.progress import track
 
         return track(list(items), description=label, transient=True)
-
-
-def load_metrics(run: str | Path) -> dict:
-    return json.loads((Path(run) / "eval" / "metrics.json").read_text("utf-8"))
