@@ -2,6 +2,8 @@ import pytest
 
 from bondhu.data.normalize import bengali_ratio, fix_mojibake, normalize_bengali
 
+from helpers import mojibake
+
 
 @pytest.mark.parametrize("a,b", [
     ("\u09df", "\u09af\u09bc"),  # য়: one code point vs য + nukta
@@ -37,10 +39,7 @@ def test_idempotent(text):
 
 def test_mojibake_repaired():
     original = "আমি ভালো আছি, তুমি কেমন আছো?"
-    broken = original.encode("utf-8").decode("cp1252", errors="replace")
-    # cp1252 cannot decode 0x81/0x8d/0x8f/0x90/0x9d; build the classic broken form via latin-1 for those.
-    broken = "".join(bytes([b]).decode("cp1252") if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else chr(b)
-                     for b in original.encode("utf-8"))
+    broken = mojibake(original)
     assert broken != original and "à¦" in broken
     assert fix_mojibake(broken) == original
     assert fix_mojibake(original) == original

@@ -10,7 +10,7 @@ from bondhu.data.processor import IGNORE, DatasetProcessor
 from bondhu.data.template import render_llama31
 from bondhu.errors import DataError
 
-from helpers import MINI
+from helpers import MINI, mojibake
 
 U1, A1, U2, A2 = "আমার মন ভালো নেই।", "কী হয়েছে, একটু বলবে?", "চাকরিটা চলে গেল।", "এটা সত্যিই কঠিন সময়। এখন কেমন লাগছে?"
 
@@ -145,8 +145,7 @@ def test_non_bengali_flagged_or_dropped(tokenizer, tmp_path):
 def test_mojibake_records_are_repaired(tokenizer, tmp_path):
     broken = conv(0)
     text = broken["messages"][0]["content"]
-    broken["messages"][0]["content"] = "".join(
-        bytes([b]).decode("cp1252") if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else chr(b) for b in text.encode())
+    broken["messages"][0]["content"] = mojibake(text)
     out = DatasetProcessor(tokenizer).prepare(str(write_jsonl(tmp_path / "d.jsonl", [broken])))
     assert out.report.changed["mojibake_repaired"] == 1
     assert out.conversations[0].messages[0]["content"] == text
@@ -192,8 +191,8 @@ def test_json_parquet_and_saved_dataset_sources(tokenizer, tmp_path):
     pq.write_table(pa.Table.from_pylist(records), tmp_path / "a.parquet")
     datasets.Dataset.from_list(records).save_to_disk(str(tmp_path / "saved"))
     for source in ("a.json", "a.parquet", "saved"):
-        convs, report = DatasetProcessor(tokenizer).load(str(tmp_path / source))
-        assert len(convs) == 3 and report.skipped_total if False else len(convs) == 3, source
+        convs, _ = DatasetProcessor(tokenizer).load(str(tmp_path / source))
+        assert len(convs) == 3, source
         assert convs[2].messages[3]["content"] == A2
 
 
