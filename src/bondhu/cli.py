@@ -217,8 +217,6 @@ def main() -> None:
     except BondhuError as err:
         err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(err.exit_code)
-    except SystemExit:
-        raise
     except typer.Exit as done:
         sys.exit(getattr(done, "exit_code", getattr(done, "code", 0)) or 0)
     except KeyboardInterrupt:
