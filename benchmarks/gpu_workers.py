@@ -13,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-T0 = time.perf_counter()  # process start, for the startup time (imports and model loading) of each section
+# Process start, or the moment gpu.py released a process it started ahead (see --go): sections
+# report their startup (loading, setup) from here.
+T0 = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -24,7 +26,6 @@ LLAMA31_8B = dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, 
                   rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                 "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
                   bos_token_id=128000, eos_token_id=[128001, 128008, 128009], pad_token_id=128004)
-PARAMS_8B = 8.03e9
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
