@@ -324,7 +324,7 @@ if __name__ == "__main__":
     p.add_argument("--model", default="/tmp/llama31-8b-random")
     p.add_argument("--runs", default="/tmp/bench-runs")
     p.add_argument("--steps", type=int, default=12)
-    p.add_argument("--new-tokens", type=int, default=128)
+    p.add_argument("--new-tokens", type=int, default=256)
     p.add_argument("--skip", type=int, default=5, help="warm-up steps left out of the timing (torch.compile)")
     p.add_argument("--tiny", action="store_true", help="CPU dry run on a tiny model of the same code path")
     p.add_argument("--set", action="append", help="extra config override for the bondhu train sections (key=value)")

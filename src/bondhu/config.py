@@ -125,6 +125,7 @@ class GenerationSettings(_Section):
     max_new_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
+    top_k: int = Field(50, ge=0)  # 0: no top-k cut (generate's own default is 50)
     repetition_penalty: float = Field(1.1, ge=1.0, le=2.0)
     do_sample: bool = True
     seed: int | None = 0

@@ -1,10 +1,17 @@
-"""The fast backend (merged weights) and `bondhu export --merged` agree with the reference path."""
+"""The fast backend (merged weights, static cache, own decode loop) and `bondhu export --merged`
+agree with the reference path."""
+
+import dataclasses
+import threading
 
 import pytest
 import torch
 
-from bondhu.chat.model import generate, load_for_inference
+from bondhu.chat.fast import FastDecoder
+from bondhu.chat.model import generate, load_for_inference, prompt_ids, stream
 from bondhu.config import GenerationSettings
+
+PROMPTS = [[{"role": "user", "content": "আজ মনটা খুব খারাপ।"}], [{"role": "user", "content": "কাল আমার পরীক্ষা।"}]]
 
 
 @pytest.fixture(scope="module")
@@ -16,11 +23,63 @@ def test_fast_path_gives_identical_greedy_text(lora_run):
     reference = load_for_inference(lora_run, backend="hf")
     fast = load_for_inference(lora_run, backend="fast")
     assert fast.backend == "fast" and fast.merged and not fast.has_adapter
+    assert fast.decoder is not None
     greedy = GenerationSettings(max_new_tokens=24, do_sample=False, repetition_penalty=1.0)
-    prompts = [[{"role": "user", "content": "আজ মনটা খুব খারাপ।"}], [{"role": "user", "content": "কাল আমার পরীক্ষা।"}]]
-    assert generate(fast, prompts, greedy) == generate(reference, prompts, greedy)
+    assert generate(fast, PROMPTS, greedy) == generate(reference, PROMPTS, greedy)
     # and the adapter really changes the output: the merged model is not the base
     assert any(torch.any(p != 0) for n, p in reference.model.named_parameters() if "lora_B" in n)
+
+
+@pytest.fixture(scope="module")
+def fast(lora_run):
+    return load_for_inference(lora_run, backend="fast")
+
+
+def same_model_through_generate(fast):
+    """The fast backend's own merged weights, answered by ``model.generate`` instead of the decoder."""
+    return dataclasses.replace(fast, decoder=None, lock=threading.Lock())
+
+
+def test_decoder_samples_exactly_like_generate(fast):
+    # Same weights, same seed: the decoder's processors and draws must be generate's, token for token
+    # (generate at batch 1, where each reply is seeded, as the decoder's are).
+    settings = GenerationSettings(max_new_tokens=30, do_sample=True, temperature=0.9, top_p=0.8, top_k=40,
+                                  repetition_penalty=1.3, seed=7)
+    ours = generate(fast, PROMPTS, settings)
+    assert ours == generate(same_model_through_generate(fast), PROMPTS, settings, batch_size=1)
+    assert ours != generate(fast, PROMPTS, settings.model_copy(update={"seed": 8}))
+
+
+def test_stream_gives_the_text_generate_gives(fast):
+    settings = GenerationSettings(max_new_tokens=20, do_sample=False, repetition_penalty=1.1)
+    streamed = "".join(stream(fast, prompt_ids(fast, PROMPTS[0]), settings)).strip()
+    assert streamed == generate(fast, PROMPTS[:1], settings)[0]
+
+
+def test_decode_path_logits_match_a_full_forward_pass(fast):
+    prompt, forced = prompt_ids(fast, PROMPTS[1]), [5, 17, 99, 3, 250]
+    with torch.inference_mode():
+        ours = fast.decoder.teacher_forced_logits(prompt, forced)
+        full = fast.model(input_ids=torch.tensor([prompt + forced])).logits[0, len(prompt) - 1:].float()
+    assert ours.shape == full.shape
+    assert torch.linalg.norm(ours - full) / torch.linalg.norm(full) < 1e-5
+
+
+def test_decoder_grows_its_cache_and_honours_stops(fast):
+    decoder = FastDecoder(fast.model, capacity=8, compiled=False)
+    prompt = prompt_ids(fast, PROMPTS[0])
+    greedy = GenerationSettings(max_new_tokens=12, do_sample=False, repetition_penalty=1.0)
+    with torch.inference_mode():
+        tokens = list(decoder.tokens(prompt, greedy))
+        assert len(tokens) == 12 and decoder.capacity == 1024  # grown past prompt + 12, to a multiple of 1024
+        assert tokens == list(fast.decoder.tokens(prompt, greedy))
+        # a stop id ends the reply before it; a set stop event ends it after the token in flight
+        assert list(decoder.tokens(prompt, greedy, stop_ids=[tokens[3]])) == tokens[:tokens.index(tokens[3])]
+        stop = threading.Event()
+        stop.set()
+        assert list(decoder.tokens(prompt, greedy, stop=stop)) == tokens[:1]
+    with pytest.raises(ValueError, match="empty"):
+        list(decoder.tokens([], greedy))
 
 
 def test_export_merged_matches_the_adapter_model(lora_run, run_cli):
