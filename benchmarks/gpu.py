@@ -326,7 +326,7 @@ def main() -> None:
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     names = GROUPS.get(args.sections) or args.sections.split(",")
-    unknown = set(names) - set(GROUPS["all"]) - set(MULTI_GPU) - {"profile_unsloth"}
+    unknown = set(names) - set(GROUPS["all"]) - set(MULTI_GPU) - {"profile_unsloth", "profile_fast"}
     if unknown:
         p.error(f"unknown sections: {', '.join(sorted(unknown))}")
     start = time.perf_counter()

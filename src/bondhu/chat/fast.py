@@ -7,10 +7,15 @@ token (16 GB for an 8B model in bf16), so everything else must get out of the wa
 2. A static, preallocated KV cache gives every step the same shapes and addresses.
 3. The one-token step is compiled with CUDA graphs, so an 8B step is one graph launch
    instead of about a thousand kernel launches.
-4. Our own decode loop replaces ``model.generate``: per token it runs the graph, the
-   logits processors of ``transformers`` (the same classes ``generate`` uses, so greedy and
-   seeded sampling pick the same tokens) and one host sync to read the token. On the H100,
-   ``generate``'s per-token Python work cost about as much as the step itself.
+4. Grouped-query attention for that one token reads each key/value head once. transformers'
+   SDPA path, given the static cache's mask, first copies the 8 key/value heads out to 32
+   over the whole cache: on the H100 profile that copy and its attention kernel took about
+   2 ms of an 8.4 ms step (docs/benchmarks.md).
+5. Our own decode loop replaces ``model.generate``. It uses the logits processors of
+   ``transformers`` (the same classes ``generate`` uses, so greedy and seeded sampling pick
+   the same tokens), and it queues the next step before it waits to read the current token,
+   so the host's per-token work (about 1 ms of guards and graph launch on the H100) runs
+   while the GPU computes instead of between steps.
 
 It needs 16-bit room for the whole model (about 16 GB for 8B): on a 16 GB T4 keep the 4-bit
 ``hf`` or ``unsloth`` backends. One decoder serves one request at a time (callers hold
@@ -29,6 +34,37 @@ from bondhu.config import GenerationSettings
 
 log = logging.getLogger(__name__)
 _CACHE_STEP = 1024  # a cache that must grow grows to a multiple of this, so regrowth (a recompile) is rare
+ATTENTION = "bondhu_gqa_decode"
+
+
+def gqa_decode_attention(module, query, key, value, attention_mask, dropout: float = 0.0,
+                         scaling: float | None = None, **kwargs):
+    """Attention for one new token that leaves grouped key/value heads as they are; any other
+    shape (the prompt) goes to transformers' SDPA attention."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if query.shape[2] != 1:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
+    batch, heads, _, dim = query.shape
+    groups = key.shape[1]
+    # The query heads that share a key/value head become rows of one matmul against it.
+    q = query.view(batch, groups, heads // groups, dim)
+    scores = torch.matmul(q, key.transpose(2, 3)).float() * (scaling if scaling is not None else dim ** -0.5)
+    if attention_mask is not None:
+        mask = attention_mask.view(batch, 1, 1, -1)
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    out = torch.matmul(scores.softmax(-1).to(value.dtype), value)
+    return out.view(batch, 1, heads, dim), None
+
+
+def _register_attention() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(ATTENTION, gqa_decode_attention)
+    AttentionMaskInterface.register(ATTENTION, sdpa_mask)
 
 
 def logits_processors(settings: GenerationSettings):
@@ -57,8 +93,13 @@ class FastDecoder:
     """Batch-1 decoding from a static KV cache, the step compiled with CUDA graphs when ``compiled``."""
 
     def __init__(self, model, capacity: int, compiled: bool):
+        import torch
+
+        _register_attention()
+        model.set_attn_implementation(ATTENTION)
         self.model, self.compiled = model, compiled
         self.device = next(model.parameters()).device
+        self._host = torch.empty(1, dtype=torch.long, pin_memory=self.device.type == "cuda")
         self._make_cache(capacity)
 
     def _make_cache(self, capacity: int) -> None:
@@ -95,12 +136,25 @@ class FastDecoder:
         return self._forward(seq[:, :len(prompt)], positions[:len(prompt)]).float(), seq, positions
 
     def _decode(self, token, pos: int, positions):
+        """Queue the step for ``token`` (a 1-element tensor) at ``pos``."""
         import torch
 
         if self.compiled:
             # The previous step's outputs are consumed: let the graph reuse their memory.
             torch.compiler.cudagraph_mark_step_begin()
-        return self._step(token, positions[pos:pos + 1]).float()
+        # A fresh [1, 1] view: one stride for every call, so the compiled step is never recompiled.
+        return self._step(token.view(1, 1), positions[pos:pos + 1]).float()
+
+    def _read_later(self, token):
+        """Start copying ``token`` to the host; the returned function waits for it and gives the int."""
+        import torch
+
+        if self.device.type != "cuda":
+            return lambda: int(token)
+        self._host.copy_(token, non_blocking=True)
+        copied = torch.cuda.Event()
+        copied.record()
+        return lambda: (copied.synchronize(), int(self._host))[1]
 
     def tokens(self, prompt: Sequence[int], settings: GenerationSettings, stop_ids: Sequence[int] = (),
                stop: threading.Event | None = None) -> Iterator[int]:
@@ -115,13 +169,17 @@ class FastDecoder:
             scores = processors(seq[:, :pos], logits)
             token = torch.multinomial(scores.softmax(-1), 1)[:, 0] if sample else scores.argmax(-1)
             seq[:, pos] = token
-            value = int(token)  # the one host sync per token
+            read = self._read_later(token)
+            if pos + 1 < limit:
+                # Queued before the host waits for ``token``: the GPU runs on while the host
+                # checks the token and hands it out. After a stop token this step is wasted.
+                logits = self._decode(token, pos, positions)
+            value = read()
             if value in stop_ids:
                 return
             yield value
-            if pos + 1 == limit or (stop is not None and stop.is_set()):
+            if stop is not None and stop.is_set():
                 return
-            logits = self._decode(seq[:, pos:pos + 1], pos, positions)
 
     def teacher_forced_logits(self, prompt: Sequence[int], continuation: Sequence[int]):
         """Float32 logits [len(continuation) + 1, vocab] of the decode path fed ``continuation``
@@ -133,7 +191,7 @@ class FastDecoder:
         seq[0, n:n + len(continuation)] = torch.tensor(list(continuation), dtype=torch.long)
         rows = [logits.clone()]
         for pos in range(n, n + len(continuation)):
-            rows.append(self._decode(seq[:, pos:pos + 1], pos, positions).clone())
+            rows.append(self._decode(seq[0, pos:pos + 1], pos, positions).clone())
         return torch.cat(rows)
 
     def warm_up(self) -> None:
