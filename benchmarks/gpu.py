@@ -177,9 +177,16 @@ def _fmt(value, spec="{:,.0f}") -> str:
     return "–" if value is None else spec.format(value)
 
 
-def render(results: dict[str, dict], env: dict, command: str, wall: float | None = None, lanes: int = 1) -> str:
-    """The markdown tables, with each target marked met or not."""
+def render(results: dict[str, dict], env: dict, command: str, wall: float | None = None, lanes: int = 1,
+           main: str | None = None) -> str:
+    """The markdown tables, with each target marked met or not. ``main``: the stem of the run that
+    ``wall`` is about (when ``results`` merge several), the others are named where they are used."""
     r = results.get
+
+    def elsewhere(res: dict) -> str:
+        where = res.get("measured_in")
+        return f" (in {where})" if where and where != main else ""
+
     peak = (r("matmul_peak") or {}).get("tflops")
     rows = [("a", "seed recipe: Unsloth + SFTTrainer + DataCollatorForSeq2Seq + train_on_responses_only, batch 2 × accum 4, max 2048", "seed_recipe"),
             ("b", "`bondhu train`, strategy `qlora` (padding-free, batch 8)", "train_qlora"),
@@ -193,7 +200,8 @@ def render(results: dict[str, dict], env: dict, command: str, wall: float | None
              f"Command: `{command}`", "",
              *([f"The run of the first command took {wall / 60:.1f} minutes with {lanes} parallel "
                 f"lane{'s' * (lanes > 1)} (one GPU each); each section's wall seconds: "
-                + ", ".join(f"{k} {v['wall_seconds']:.0f}" for k, v in results.items() if "wall_seconds" in v)
+                + ", ".join(f"{k} {v['wall_seconds']:.0f}" for k, v in results.items()
+                if "wall_seconds" in v and not elsewhere(v))
                 + ".", ""] if wall else []),
              "#### Training (LoRA r=16 on all linear layers, 8 conversations per optimizer step)", "",
              "| run | what | useful tokens/s | peak GPU memory (GiB) | MFU | padding-free | measured in |",
@@ -226,18 +234,19 @@ def render(results: dict[str, dict], env: dict, command: str, wall: float | None
               target("peak memory of c ≤ 8 GiB", None if mem_c is None else mem_c <= 8, _fmt(mem_c, "{:.1f} GiB")),
               target("T4 emulation (15 GiB, fp16): longest conversation ≥ 32,768 tokens",
                      None if "longest_tokens" not in t4 else t4["longest_tokens"] >= 32768,
-                     _fmt(t4.get("longest_tokens"), "{:,} tokens")), ""]
+                     _fmt(t4.get("longest_tokens"), "{:,} tokens") + elsewhere(t4)), ""]
     hf, us, fast = r("infer_hf") or {}, r("infer_unsloth") or {}, r("infer_fast") or {}
     rate = lambda res: (res.get("batch1") or {}).get("tokens_per_second")  # noqa: E731
-    new = (fast.get("batch1") or hf.get("batch1") or {}).get("new_tokens", "?")
-    lines += [f"#### Inference, batch-1 decode (128-token prompt, {new} new tokens)", "",
-              "| path | tokens/s | time to first token, 1,024-token prompt (ms) | peak GPU memory (GiB) |", "|---|---|---|---|"]
+    lines += ["#### Inference, batch-1 decode (128-token prompt)", "",
+              "| path | tokens/s | new tokens | time to first token, 1,024-token prompt (ms) | peak GPU memory (GiB) "
+              "| measured in |", "|---|---|---|---|---|---|"]
     for name, res in (("HF generate, bitsandbytes 4-bit + unmerged LoRA (`--backend hf`)", hf),
                       ("Unsloth `for_inference` (`--backend unsloth`)", us),
                       ("Bondhu fast path: merged bf16, static cache, CUDA-graph step, own decode loop (`--backend fast`)", fast)):
         err = f" (failed: {res['error'][:160]})" if "error" in res else ""
-        lines.append(f"| {name}{err} | {_fmt(rate(res), '{:.1f}')} | {_fmt(res.get('ttft_1024_ms'), '{:.0f}')} | "
-                     f"{_fmt(res.get('peak_gpu_gib'), '{:.1f}')} |")
+        lines.append(f"| {name}{err} | {_fmt(rate(res), '{:.1f}')} | {(res.get('batch1') or {}).get('new_tokens', '–')} | "
+                     f"{_fmt(res.get('ttft_1024_ms'), '{:.0f}')} | {_fmt(res.get('peak_gpu_gib'), '{:.1f}')} | "
+                     f"{res.get('measured_in', 'this run')} |")
     f_u = ratio(rate(fast), rate(us))
     lines += ["", "| target | measured | status |", "|---|---|---|",
               target("fast path ≥ 100 tokens/s", None if rate(fast) is None else rate(fast) >= 100, _fmt(rate(fast), "{:.1f}")),
@@ -252,7 +261,7 @@ def render(results: dict[str, dict], env: dict, command: str, wall: float | None
                          if "fast_vs_merged_eager" in fast else "")),
               target("evaluation: batch 16 ≥ 8 × batch 1 generated tokens/s (`--backend hf`)",
                      None if "speedup_16_vs_1" not in hf else hf["speedup_16_vs_1"] >= 8,
-                     _fmt(hf.get("speedup_16_vs_1"), "{:.1f}×")), ""]
+                     _fmt(hf.get("speedup_16_vs_1"), "{:.1f}×") + elsewhere(hf)), ""]
     if hf.get("batch16"):
         lines.append(f"Generation throughput (evaluation path, `--backend hf`): batch 1 {rate(hf)} tokens/s, "
                      f"batch 16 {hf['batch16']['tokens_per_second']} tokens/s.")
@@ -317,12 +326,14 @@ def main() -> None:
         merged, env, commands = {}, {}, []
         for f in args.render:
             data = json.loads(Path(f).read_text())
+            # The first file is the main run: a later file only fills in what it lacks or failed at.
             merged.update({k: {**v, "measured_in": Path(f).stem} for k, v in data["results"].items()
-                           if "error" not in v or k not in merged})
+                           if k not in merged or ("error" in merged[k] and "error" not in v)})
             env = env or data["environment"]
             commands.append(data["command"])
         main_run = json.loads(Path(args.render[0]).read_text())  # the first file is the run the timing line is about
-        print(write_docs(render(merged, env, " ; ".join(commands), main_run.get("wall_seconds"), main_run.get("lanes", 1))))
+        print(write_docs(render(merged, env, " ; ".join(commands), main_run.get("wall_seconds"), main_run.get("lanes", 1),
+                                Path(args.render[0]).stem)))
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     names = GROUPS.get(args.sections) or args.sections.split(",")
