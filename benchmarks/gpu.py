@@ -315,7 +315,9 @@ def main() -> None:
     p.add_argument("--new-tokens", type=int, default=256, help="new tokens per decode (the issue's 256)")
     p.add_argument("--skip", type=int, default=5, help="warm-up steps left out of training timings")
     p.add_argument("--timeout", type=int, default=420, help="seconds per section")
-    p.add_argument("--budget", type=int, default=570, help="no section starts after this many seconds")
+    p.add_argument("--budget", type=int, default=570,
+                   help="a hard deadline in seconds: a section still running then is stopped (so a device call "
+                   "keeps its results), and none starts in its last 30 s")
     p.add_argument("--lanes", type=int, default=0, help="parallel single-GPU lanes (default: one per visible GPU)")
     p.add_argument("--logs", default="/tmp/bench-logs", help="each section's stdout and stderr")
     p.add_argument("--tiny", action="store_true", help="CPU dry run of the sections that run without a GPU")
