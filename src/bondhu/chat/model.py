@@ -38,6 +38,12 @@ class LoadedModel:
     def has_adapter(self) -> bool:
         return self.adapter is not None and not self.merged
 
+    def adapter_off(self, off: bool = True):
+        """A context in which the adapter is switched off, when ``off`` and there is one to switch."""
+        import contextlib
+
+        return self.model.disable_adapter() if off and self.has_adapter else contextlib.nullcontext()
+
     @cached_property
     def stop_ids(self) -> list[int]:
         """The token ids that end a reply. Looked up once: a fast tokenizer's get_vocab() builds a
@@ -139,8 +145,6 @@ def generate(loaded: LoadedModel, conversations: list[list[dict]], settings: Gen
 
     The fast backend replies one conversation at a time through its decoder: at batch 1 it is
     faster than batched ``generate`` on the 4-bit backends (docs/benchmarks.md)."""
-    import contextlib
-
     import torch
 
     if base and loaded.merged:
@@ -150,9 +154,8 @@ def generate(loaded: LoadedModel, conversations: list[list[dict]], settings: Gen
         batch_size = 1
     device = next(model.parameters()).device
     replies: list[str] = []
-    no_adapter = model.disable_adapter() if base and loaded.has_adapter else contextlib.nullcontext()
     kwargs = _generation_kwargs(loaded, settings)
-    with loaded.lock, no_adapter, torch.inference_mode():
+    with loaded.lock, loaded.adapter_off(base), torch.inference_mode():
         for start in range(0, len(conversations), batch_size):
             _seed(settings)
             batch = [prompt_ids(loaded, c) for c in conversations[start:start + batch_size]]

@@ -13,6 +13,7 @@ from bondhu.chat.model import LoadedModel, load_for_inference, prompt_ids, strea
 from bondhu.chat.safety import SafetyAssessment, SafetyLayer
 from bondhu.config import BondhuConfig, GenerationSettings
 from bondhu.data.normalize import normalize_bengali
+from bondhu.data.template import with_system
 
 # A trailing run that may still grow into a phone number: held back until it ends.
 _NUMBER_TAIL = re.compile(r"[\d০-৯+(][\d০-৯\s().+\-]*$")
@@ -61,9 +62,8 @@ class Reply:
 def respond(loaded: LoadedModel, messages: list[dict], settings: GenerationSettings, safety: SafetyLayer,
             context_tokens: int, stop: threading.Event | None = None) -> Reply:
     """Assess the newest user message, then stream the crisis message or a generated, filtered reply."""
-    messages = [{"role": m["role"], "content": normalize_bengali(m["content"])} for m in messages]
-    if not messages or messages[0]["role"] != "system":
-        messages = [{"role": "system", "content": loaded.config.data.system_prompt}, *messages]
+    messages = with_system([{"role": m["role"], "content": normalize_bengali(m["content"])} for m in messages],
+                           loaded.config.data.system_prompt)
     user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
     assessment = safety.check(user)
     budget = max(64, context_tokens - settings.max_new_tokens)

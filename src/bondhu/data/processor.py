@@ -12,7 +12,7 @@ from pathlib import Path
 from bondhu.config import DataConfig
 from bondhu.data.clean import Cleaner, Report
 from bondhu.data.loaders import Conversation, detect_format, read_records, to_conversation
-from bondhu.data.template import EOT, render
+from bondhu.data.template import EOT, render, with_system
 from bondhu.errors import DataError
 
 IGNORE = -100
@@ -109,9 +109,7 @@ class DatasetProcessor:
 
     # ------------------------------------------------------------ encoding
     def with_system(self, messages: list[dict]) -> list[dict]:
-        if messages and messages[0]["role"] == "system" or not self.config.system_prompt:
-            return messages
-        return [{"role": "system", "content": self.config.system_prompt}, *messages]
+        return with_system(messages, self.config.system_prompt)
 
     def _assistant_spans(self, text: str, messages: list[dict]) -> list[tuple[int, int]]:
         spans, pos = [], 0

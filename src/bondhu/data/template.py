@@ -15,6 +15,17 @@ DEFAULT_DATE = "26 Jul 2024"
 # Llama 3.1 Instruct ends a reply with any of these (its generation_config lists all three).
 STOP_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
 
+
+
+def with_system(messages: list[dict], system_prompt: str) -> list[dict]:
+    """``messages`` opened by ``system_prompt``, unless they bring their own system message or the
+    prompt is empty. Training, evaluation and chat all go through here, so the model is asked the
+    way it was taught."""
+    if messages and messages[0]["role"] == "system" or not system_prompt:
+        return messages
+    return [{"role": "system", "content": system_prompt}, *messages]
+
+
 # A Jinja version of the same format, installed on tokenizers that Bondhu builds itself
 # (the tiny CPU model), so that every tokenizer the pipeline touches has a template.
 LLAMA31_TEMPLATE = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,8 +100,7 @@ class Evaluator:
             target = loaded
             if base and not loaded.has_adapter:  # merged weights: the base needs its own copy
                 target, base = load_for_inference(self.run, backend="hf", base_only=True), False
-            ctx = target.model.disable_adapter() if base else contextlib.nullcontext()
-            with ctx:
+            with target.adapter_off(base):
                 ppl = M.perplexity(target.model, rows, batch_size=self.cfg.evaluation.batch_size,
                                    pad_token_id=target.tokenizer.pad_token_id)
             replies = []
