@@ -95,3 +95,33 @@ def test_export_merged_matches_the_adapter_model(lora_run, run_cli):
     assert torch.linalg.norm(a - b) / torch.linalg.norm(b) < 1e-5
     assert (lora_run / "merged" / "tokenizer.json").is_file()
     assert run_cli("export", lora_run).code == 1
+
+
+def test_evaluate_and_serve_take_the_fast_backend(lora_run, fast, run_cli):
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from bondhu.serve.app import create_app
+
+    outputs = {}
+    for backend in ("hf", "fast"):
+        result = run_cli("evaluate", lora_run, "--backend", backend, "--no-base", "--max-samples", "4")
+        assert result.code == 0, result.err
+        metrics = json.loads((lora_run / "eval" / "metrics.json").read_text("utf-8"))
+        gens = (lora_run / "eval" / "generations.jsonl").read_text("utf-8").splitlines()
+        outputs[backend] = metrics, [json.loads(g)["replies"]["fine-tuned"] for g in gens]
+    (hf_metrics, hf_replies), (fast_metrics, fast_replies) = outputs["hf"], outputs["fast"]
+    assert fast_metrics["backend"] == "fast" and hf_metrics["backend"] != "fast"
+    assert fast_replies == hf_replies and len(fast_replies) == 4  # evaluation decodes greedily
+    assert fast_metrics["results"]["fine-tuned"]["perplexity"] == pytest.approx(
+        hf_metrics["results"]["fine-tuned"]["perplexity"], rel=1e-4)
+
+    request = {"model": "bondhu", "messages": PROMPTS[0], "temperature": 0, "max_tokens": 12}
+    replies = []
+    for loaded in (load_for_inference(lora_run, backend="hf"), fast):
+        with TestClient(create_app(loaded)) as client:
+            response = client.post("/v1/chat/completions", json=request)
+            assert response.status_code == 200, response.text
+            replies.append(response.json()["choices"][0]["message"]["content"])
+    assert replies[0] == replies[1] and replies[1]
