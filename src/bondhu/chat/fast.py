@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from bondhu.chat.model import LoadedModel
-from bondhu.config import GenerationSettings
+from bondhu.config import BondhuConfig, GenerationSettings
 
 log = logging.getLogger(__name__)
 _CACHE_STEP = 1024  # a cache that must grow grows to a multiple of this, so regrowth (a recompile) is rare
@@ -202,14 +202,14 @@ class FastDecoder:
             pass
 
 
-def load_fast(run: str | Path, dtype: str = "auto") -> LoadedModel:
+def load_fast(run: str | Path, cfg: BondhuConfig | None = None, dtype: str = "auto") -> LoadedModel:
     """Load RUN merged, with a FastDecoder (compiled and warmed up on CUDA, eager on the CPU)."""
     import torch
 
     from bondhu.train.export import merged_model
 
     on_gpu = torch.cuda.is_available()
-    model, tokenizer, cfg = merged_model(run, dtype, device_map={"": 0} if on_gpu else None)
+    model, tokenizer, cfg = merged_model(run, dtype, device_map={"": 0} if on_gpu else None, cfg=cfg)
     model.config.use_cache = True
     decoder = FastDecoder(model, capacity=cfg.chat.context_tokens, compiled=on_gpu)
     if on_gpu:

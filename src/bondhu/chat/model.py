@@ -77,7 +77,7 @@ def load_for_inference(run: str | Path, backend: str = "auto", base_only: bool =
     if backend == "fast" and not base_only:
         from bondhu.chat.fast import load_fast
 
-        return load_fast(path)
+        return load_fast(path, cfg)
     adapter_dir = path / "adapter"
     if not base_only and not (adapter_dir / "adapter_config.json").is_file():
         raise BondhuError(f"{run}: the run has no adapter (adapter/adapter_config.json is missing); "

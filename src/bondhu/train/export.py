@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from bondhu.config import BondhuConfig
 from bondhu.errors import BondhuError
 
 log = logging.getLogger(__name__)
 
 
-def merged_model(run: str | Path, dtype: str = "auto", device_map: str | dict | None = None):
+def merged_model(run: str | Path, dtype: str = "auto", device_map: str | dict | None = None,
+                 cfg: BondhuConfig | None = None):
     """The run's base model, unquantized, with the adapter merged in; returns (model, tokenizer, config).
+    ``cfg``: the run's config, when the caller has already read it.
 
     QLoRA trains the adapter against NF4 weights; merging into the 16-bit originals is the
     standard export (PEFT's merge_and_unload) and differs from the NF4 model only by the
@@ -24,7 +27,7 @@ def merged_model(run: str | Path, dtype: str = "auto", device_map: str | dict | 
     from bondhu.train.strategies import dtype_from_name
 
     run = Path(run)
-    cfg = run_config(run)
+    cfg = cfg or run_config(run)
     adapter = run / "adapter"
     if not (adapter / "adapter_config.json").is_file():
         raise BondhuError(f"{run}: the run has no adapter to merge (adapter/adapter_config.json is missing)")
