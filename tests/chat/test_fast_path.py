@@ -19,20 +19,23 @@ def lora_run(train_tiny_run):
     return train_tiny_run("fast", "training.strategy=lora", "training.max_steps=6", "training.learning_rate=0.02")
 
 
-def test_fast_path_gives_identical_greedy_text(lora_run):
-    reference = load_for_inference(lora_run, backend="hf")
-    fast = load_for_inference(lora_run, backend="fast")
+@pytest.fixture(scope="module")
+def reference(lora_run):
+    return load_for_inference(lora_run, backend="hf")
+
+
+@pytest.fixture(scope="module")
+def fast(lora_run):
+    return load_for_inference(lora_run, backend="fast")
+
+
+def test_fast_path_gives_identical_greedy_text(reference, fast):
     assert fast.backend == "fast" and fast.merged and not fast.has_adapter
     assert fast.decoder is not None
     greedy = GenerationSettings(max_new_tokens=24, do_sample=False, repetition_penalty=1.0)
     assert generate(fast, PROMPTS, greedy) == generate(reference, PROMPTS, greedy)
     # and the adapter really changes the output: the merged model is not the base
     assert any(torch.any(p != 0) for n, p in reference.model.named_parameters() if "lora_B" in n)
-
-
-@pytest.fixture(scope="module")
-def fast(lora_run):
-    return load_for_inference(lora_run, backend="fast")
 
 
 def same_model_through_generate(fast):
@@ -82,13 +85,12 @@ def test_decoder_grows_its_cache_and_honours_stops(fast):
         list(decoder.tokens([], greedy))
 
 
-def test_export_merged_matches_the_adapter_model(lora_run, run_cli):
+def test_export_merged_matches_the_adapter_model(lora_run, reference, run_cli):
     from transformers import AutoModelForCausalLM
 
     result = run_cli("export", lora_run, "--merged", "--dtype", "float32")
     assert result.code == 0, result.err
     merged = AutoModelForCausalLM.from_pretrained(lora_run / "merged")
-    reference = load_for_inference(lora_run, backend="hf")
     ids = torch.tensor([[1, 5, 9, 42, 77, 101]])
     with torch.no_grad():
         a, b = merged(input_ids=ids).logits, reference.model(input_ids=ids).logits
@@ -97,7 +99,7 @@ def test_export_merged_matches_the_adapter_model(lora_run, run_cli):
     assert run_cli("export", lora_run).code == 1
 
 
-def test_evaluate_and_serve_take_the_fast_backend(lora_run, fast, run_cli):
+def test_evaluate_and_serve_take_the_fast_backend(lora_run, reference, fast, run_cli):
     import json
 
     from fastapi.testclient import TestClient
@@ -119,7 +121,7 @@ def test_evaluate_and_serve_take_the_fast_backend(lora_run, fast, run_cli):
 
     request = {"model": "bondhu", "messages": PROMPTS[0], "temperature": 0, "max_tokens": 12}
     replies = []
-    for loaded in (load_for_inference(lora_run, backend="hf"), fast):
+    for loaded in (reference, fast):
         with TestClient(create_app(loaded)) as client:
             response = client.post("/v1/chat/completions", json=request)
             assert response.status_code == 200, response.text

@@ -16,7 +16,6 @@ DEFAULT_DATE = "26 Jul 2024"
 STOP_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
 
 
-
 def with_system(messages: list[dict], system_prompt: str) -> list[dict]:
     """``messages`` opened by ``system_prompt``, unless they bring their own system message or the
     prompt is empty. Training, evaluation and chat all go through here, so the model is asked the
