@@ -7,8 +7,8 @@ One command on the lent H100 (weights are random: speed and memory do not depend
 
 Each section runs in its own process (Unsloth patches transformers globally) on one GPU.
 With several GPUs visible, the single-GPU sections run in parallel lanes, one GPU per lane
-(each number is still measured on one card, alone on it, but the lanes share the host's CPUs,
-which slows the CPU-bound rows a little: see docs/benchmarks.md); the multi-GPU sections run
+(each number is still measured on one card, alone on it; each lane also gets its own share of
+the host's CPU cores, so sections never contend for a core: see docs/benchmarks.md); the multi-GPU sections run
 last, on all cards. Results go to benchmarks/results/gpu-<stamp>.json and the tables into
 docs/benchmarks.md between the ``gpu`` markers; with $OUT set, both are copied there too.
 """
@@ -32,8 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Most needed first (a budget cut drops the tail); "build" always runs first, alone.
 SINGLE_GPU = ["train_unsloth", "bare_unsloth", "seed_recipe", "train_qlora", "matmul_peak", "infer_fast",
-              "infer_unsloth", "infer_hf", "t4_longest"]
+              "infer_unsloth", "infer_hf", "t4_longest", "train_unsloth_segments", "check_packed_attention"]
 MULTI_GPU = ["ddp_qlora", "ddp_unsloth"]
+# Diagnostics, run only when named.
+DIAGNOSTICS = ["profile_unsloth", "profile_fast"]
 GROUPS = {"all": ["build", *SINGLE_GPU], "scaling": ["build", *MULTI_GPU]}
 FLOPS_PER_TOKEN = 6 * 8.03e9
 BEGIN, END = "<!-- gpu:begin -->", "<!-- gpu:end -->"
@@ -47,7 +49,7 @@ class Section:
     the card is free, so the imports cost no GPU time and never overlap a measurement's GPU work.
     """
 
-    def __init__(self, name: str, args, gpus: str | None, prefetch: bool = False):
+    def __init__(self, name: str, args, gpus: str | None, prefetch: bool = False, cpus: set[int] | None = None):
         self.name, self.gpus = name, gpus
         logs = Path(args.logs)
         logs.mkdir(parents=True, exist_ok=True)
@@ -58,8 +60,11 @@ class Section:
                "--runs", args.runs, "--steps", str(args.steps), "--new-tokens", str(args.new_tokens),
                "--skip", str(args.skip)] + (["--tiny"] if args.tiny else []) + (["--go", str(self.go)] if prefetch else [])
         env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": gpus} if gpus is not None else {}))
+        if cpus:
+            env["OMP_NUM_THREADS"] = str(len(cpus))  # torch's thread pool sized to the lane's cores
+        pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
         with open(self.stdout, "w") as out, open(self.stderr, "w") as err:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, preexec_fn=pin)
         self.t0 = time.perf_counter()
 
     def release(self) -> None:
@@ -107,6 +112,24 @@ def visible_gpus() -> list[str]:
         return []
 
 
+def cpu_shares(lanes: int) -> list[set[int] | None]:
+    """This process's CPUs split evenly among ``lanes``, hyperthread siblings kept together.
+
+    Why: on the 2-GPU host two sections share 32 CPUs, and each torch process starts a thread per
+    CPU; the CPU-bound rows (the seed recipe's many small steps) read up to a third slower next to
+    another section. A lane of 16 CPUs is what the one-GPU host of the same kind has."""
+    if lanes <= 1 or not hasattr(os, "sched_getaffinity"):
+        return [None] * max(lanes, 1)
+    cores: dict[str, list[int]] = {}
+    for cpu in sorted(os.sched_getaffinity(0)):
+        siblings = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+        cores.setdefault(siblings.read_text().strip() if siblings.exists() else str(cpu), []).append(cpu)
+    groups, per = list(cores.values()), len(cores) // lanes
+    if per == 0:
+        return [None] * lanes
+    return [{cpu for group in groups[i * per:(i + 1) * per] for cpu in group} for i in range(lanes)]
+
+
 def run_lanes(names: list[str], args, gpus: list[str], deadline: float, save, first=None) -> None:
     """Single-GPU sections from one queue, one lane (thread) per card, each lane one section ahead
     (importing); none is released past the deadline. ``first`` (the model build) runs on the first
@@ -119,7 +142,7 @@ def run_lanes(names: list[str], args, gpus: list[str], deadline: float, save, fi
 
     def launch(gpu):
         try:
-            return Section(work.get_nowait(), args, gpu, prefetch=True)
+            return Section(work.get_nowait(), args, gpu, prefetch=True, cpus=shares[lanes.index(gpu)])
         except queue.Empty:
             return None
 
@@ -143,6 +166,9 @@ def run_lanes(names: list[str], args, gpus: list[str], deadline: float, save, fi
                 save({current.name: res})
 
     lanes = gpus or [None]
+    shares = cpu_shares(len(lanes))
+    if shares[0]:
+        print("== CPU cores per lane: " + "; ".join(f"GPU {g}: {sorted(c)}" for g, c in zip(lanes, shares)), flush=True)
     threads = [threading.Thread(target=lane, args=(g,)) for g in lanes]
     for t in threads:
         t.start()
@@ -171,6 +197,25 @@ def _unsloth_version() -> str:
     from importlib.metadata import version
 
     return version("unsloth")
+
+
+def packed_attention_lines(segments: dict | None, check: dict | None, c: float | None, elsewhere) -> list[str]:
+    """What Bondhu's packed flash op (train/packed_attention.py) gains in c, and how exact it is."""
+    lines = []
+    if segments and segments.get("tokens_per_second") and c:
+        lines.append(f"Packed rows in one flash-attention call (`train/packed_attention.py`): c without it, with "
+                     f"Unsloth's per-conversation attention, trains {segments['tokens_per_second']:,.0f} tokens/s"
+                     f"{elsewhere(segments)}; with it, {c:,.0f} ({100 * (c / segments['tokens_per_second'] - 1):+.1f}%).")
+    if check and "packed_vs_fp32" in check:
+        err, own, ms = check["packed_vs_fp32"], check["sdpa_bf16_vs_fp32"], check["ms_forward_backward"]
+        lines.append(f"On one packed row of {check['tokens']:,} tokens (8 conversations, 32 query and 8 key/value "
+                     f"heads) its output is {err['out']:.1e} from fp32 attention (relative L2; bf16 SDPA per "
+                     f"conversation: {own['out']:.1e}), its gradients {max(err[k] for k in ('dq', 'dk', 'dv')):.1e} "
+                     f"({max(own[k] for k in ('dq', 'dk', 'dv')):.1e}); compiled and eager agree to "
+                     f"{max(check['compiled_vs_eager'].values()):.0e}. Forward and backward take {ms['packed']} ms "
+                     f"against {ms['per_conversation_sdpa_flash']} ms for flash SDPA per conversation"
+                     f"{elsewhere(check)}.")
+    return lines + [""] if lines else lines
 
 
 def _fmt(value, spec="{:,.0f}") -> str:
@@ -217,6 +262,7 @@ def render(results: dict[str, dict], env: dict, command: str, wall: float | None
     where = (r("matmul_peak") or {}).get("measured_in", "the same run")
     lines += ["", f"bf16 matmul peak: {_fmt(peak, '{:.0f}')} TFLOP/s, measured in {where}; "
               "MFU = tokens/s × 6 × 8.03e9 / peak.", ""]
+    lines += packed_attention_lines(r("train_unsloth_segments"), r("check_packed_attention"), tps["c"], elsewhere)
 
     def target(name, ok, detail):
         return f"| {name} | {detail} | {'met' if ok else 'not met' if ok is False else 'not measured'} |"
@@ -339,7 +385,7 @@ def main() -> None:
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     names = GROUPS.get(args.sections) or args.sections.split(",")
-    unknown = set(names) - set(GROUPS["all"]) - set(MULTI_GPU) - {"profile_unsloth", "profile_fast"}
+    unknown = set(names) - set(GROUPS["all"]) - set(MULTI_GPU) - set(DIAGNOSTICS)
     if unknown:
         p.error(f"unknown sections: {', '.join(sorted(unknown))}")
     start = time.perf_counter()
