@@ -32,12 +32,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Most needed first (a budget cut drops the tail); "build" always runs first, alone.
 SINGLE_GPU = ["train_unsloth", "bare_unsloth", "seed_recipe", "train_qlora", "matmul_peak", "infer_fast",
-              "infer_unsloth", "infer_hf", "t4_longest", "train_unsloth_segments", "check_packed_attention"]
+              "infer_unsloth", "infer_hf", "t4_longest", "infer_fast_int8", "train_unsloth_segments",
+              "check_packed_attention"]
 MULTI_GPU = ["ddp_qlora", "ddp_unsloth"]
 # Diagnostics, run only when named.
 DIAGNOSTICS = ["profile_unsloth", "profile_fast"]
 GROUPS = {"all": ["build", *SINGLE_GPU], "scaling": ["build", *MULTI_GPU]}
 FLOPS_PER_TOKEN = 6 * 8.03e9
+FAST_WEIGHTS = {"bf16": "bf16 weights", "int8": "int8 weights (torchao weight-only, one scale per channel)"}
 BEGIN, END = "<!-- gpu:begin -->", "<!-- gpu:end -->"
 
 
@@ -281,31 +283,39 @@ def render(results: dict[str, dict], env: dict, command: str, wall: float | None
               target("T4 emulation (15 GiB, fp16): longest conversation ≥ 32,768 tokens",
                      None if "longest_tokens" not in t4 else t4["longest_tokens"] >= 32768,
                      _fmt(t4.get("longest_tokens"), "{:,} tokens") + elsewhere(t4)), ""]
-    hf, us, fast = r("infer_hf") or {}, r("infer_unsloth") or {}, r("infer_fast") or {}
+    hf, us = r("infer_hf") or {}, r("infer_unsloth") or {}
+    fast_paths = [("bf16", r("infer_fast") or {})] + ([("int8", r("infer_fast_int8"))] if r("infer_fast_int8") else [])
     rate = lambda res: (res.get("batch1") or {}).get("tokens_per_second")  # noqa: E731
     lines += ["#### Inference, batch-1 decode (128-token prompt)", "",
               "| path | tokens/s | new tokens | time to first token, 1,024-token prompt (ms) | peak GPU memory (GiB) "
               "| measured in |", "|---|---|---|---|---|---|"]
-    for name, res in (("HF generate, bitsandbytes 4-bit + unmerged LoRA (`--backend hf`)", hf),
-                      ("Unsloth `for_inference` (`--backend unsloth`)", us),
-                      ("Bondhu fast path: merged bf16, static cache, CUDA-graph step, own decode loop (`--backend fast`)", fast)):
+    paths = [("HF generate, bitsandbytes 4-bit + unmerged LoRA (`--backend hf`)", hf),
+             ("Unsloth `for_inference` (`--backend unsloth`)", us)]
+    paths += [(f"Bondhu fast path, {FAST_WEIGHTS[kind]}: merged, static cache, CUDA-graph step, own decode loop "
+               f"(`--backend fast`, `chat.fast_quantization={'none' if kind == 'bf16' else kind}`)", res)
+              for kind, res in fast_paths]
+    for name, res in paths:
         err = f" (failed: {res['error'][:160]})" if "error" in res else ""
         lines.append(f"| {name}{err} | {_fmt(rate(res), '{:.1f}')} | {(res.get('batch1') or {}).get('new_tokens', '–')} | "
                      f"{_fmt(res.get('ttft_1024_ms'), '{:.0f}')} | {_fmt(res.get('peak_gpu_gib'), '{:.1f}')} | "
                      f"{res.get('measured_in', 'this run')} |")
-    f_u = ratio(rate(fast), rate(us))
-    lines += ["", "| target | measured | status |", "|---|---|---|",
-              target("fast path ≥ 100 tokens/s", None if rate(fast) is None else rate(fast) >= 100, _fmt(rate(fast), "{:.1f}")),
-              target("fast path ≥ 6 × Unsloth for_inference", None if f_u is None else f_u >= 6, _fmt(f_u, "{:.1f}×")),
-              target("fast-path logits vs reference: relative L2 < 2e-2",
-                     None if "logits_rel_l2" not in fast else fast["logits_rel_l2"] < 2e-2,
-                     _fmt(fast.get("logits_rel_l2"), "{:.2e}") + (
-                         f" (against an fp32 reference: bf16 reference {fast['reference_bf16_vs_fp32']:.2e}, "
-                         f"fast path {fast['fast_vs_fp32']:.2e})" if "fast_vs_fp32" in fast else "") + (
-                         f"; merging alone (eager merged bf16 vs reference) {fast['merged_eager_vs_reference']:.2e}, "
-                         f"the compiled static-cache step alone (fast vs eager merged) {fast['fast_vs_merged_eager']:.2e}"
-                         if "fast_vs_merged_eager" in fast else "")),
-              target("evaluation: batch 16 ≥ 8 × batch 1 generated tokens/s (`--backend hf`)",
+    lines += ["", "| target | measured | status |", "|---|---|---|"]
+    for kind, fast in fast_paths:
+        f_u = ratio(rate(fast), rate(us))
+        lines += [
+            target(f"fast path ({kind}) ≥ 100 tokens/s", None if rate(fast) is None else rate(fast) >= 100,
+                   _fmt(rate(fast), "{:.1f}")),
+            target(f"fast path ({kind}) ≥ 6 × Unsloth for_inference", None if f_u is None else f_u >= 6,
+                   _fmt(f_u, "{:.1f}×")),
+            target(f"fast-path ({kind}) logits vs reference: relative L2 < 2e-2",
+                   None if "logits_rel_l2" not in fast else fast["logits_rel_l2"] < 2e-2,
+                   _fmt(fast.get("logits_rel_l2"), "{:.2e}") + (
+                       f" (against an fp32 reference: bf16 reference {fast['reference_bf16_vs_fp32']:.2e}, "
+                       f"fast path {fast['fast_vs_fp32']:.2e})" if "fast_vs_fp32" in fast else "") + (
+                       f"; merging alone (eager merged vs reference) {fast['merged_eager_vs_reference']:.2e}, "
+                       f"the compiled static-cache step alone (fast vs eager merged) {fast['fast_vs_merged_eager']:.2e}"
+                       if "fast_vs_merged_eager" in fast else ""))]
+    lines += [target("evaluation: batch 16 ≥ 8 × batch 1 generated tokens/s (`--backend hf`)",
                      None if "speedup_16_vs_1" not in hf else hf["speedup_16_vs_1"] >= 8,
                      _fmt(hf.get("speedup_16_vs_1"), "{:.1f}×") + elsewhere(hf)), ""]
     if hf.get("batch16"):

@@ -113,20 +113,25 @@ def infer_unsloth(args):
            peak_gpu_gib=peak_gib())
 
 
-def infer_fast(args):
+def infer_fast(args, quantization: str = "none"):
     """The fast path, then its logits against the reference (16-bit base + unmerged LoRA, eager),
-    with the gap split into its two causes: merging the adapter, and the compiled static-cache step."""
+    with the gap split into its two causes: merging the adapter, and the compiled static-cache step.
+    ``quantization``: the run's chat.fast_quantization ("int8": torchao int8 weight-only)."""
     import torch
     from peft import PeftModel
 
-    from bondhu.chat.model import load_for_inference
+    from bondhu.chat.fast import load_fast
     from bondhu.config import GenerationSettings, load_config
     from bondhu.train.strategies import LoRAStrategy
 
     run = make_run(args)
+    cfg = load_config(run / "config.yaml")
+    cfg = cfg.model_copy(update={"chat": cfg.chat.model_copy(update={"fast_quantization": quantization})})
     t = time.perf_counter()
-    loaded = load_for_inference(run, backend="fast")  # merges, then compiles and records the step
+    loaded = load_fast(run, cfg)  # merges (and quantizes), then compiles and records the step
     load_s = time.perf_counter() - t
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()  # decoding's memory, not the 16-bit load's
     b1 = decode_rate(loaded, 1, 128, args.new_tokens, repeats=3)
     first = ttft(loaded)
     peak = peak_gib()  # the fast path alone, before the reference is loaded
@@ -142,7 +147,6 @@ def infer_fast(args):
         merged_eager = loaded.model(input_ids=full).logits[0, len(ids) - 1:].float()
     del loaded, decoder
     torch.cuda.empty_cache()
-    cfg = load_config(run / "config.yaml")
     base, _ = LoRAStrategy().load(cfg)
     ref = PeftModel.from_pretrained(base, str(run / "adapter")).eval()
     with torch.inference_mode():
@@ -156,11 +160,16 @@ def infer_fast(args):
     def rel(x, y):
         return (torch.linalg.norm(x - y) / torch.linalg.norm(y)).item()
 
-    result(section="infer_fast", batch1=b1, ttft_1024_ms=first, load_and_compile_seconds=round(load_s, 1),
+    result(section="infer_fast" + ("_int8" if quantization == "int8" else ""), batch1=b1, ttft_1024_ms=first, load_and_compile_seconds=round(load_s, 1),
            logits_rel_l2=rel(fast, reference), fast_vs_merged_eager=rel(fast, merged_eager),
            merged_eager_vs_reference=rel(merged_eager, reference), reference_bf16_vs_fp32=rel(reference, exact),
            fast_vs_fp32=rel(fast, exact), same_argmax_every_step=bool(torch.equal(fast.argmax(-1), reference.argmax(-1))),
            peak_gpu_gib=peak)
 
 
-WORKERS = {"infer_hf": infer_hf, "infer_unsloth": infer_unsloth, "infer_fast": infer_fast}
+def infer_fast_int8(args):
+    infer_fast(args, "int8")
+
+
+WORKERS = {"infer_hf": infer_hf, "infer_unsloth": infer_unsloth, "infer_fast": infer_fast,
+           "infer_fast_int8": infer_fast_int8}

@@ -85,6 +85,35 @@ def test_decoder_grows_its_cache_and_honours_stops(fast):
         list(decoder.tokens([], greedy))
 
 
+def test_int8_weights_stay_close_to_the_16_bit_fast_path(lora_run, fast):
+    from bondhu.chat.fast import load_fast
+    from bondhu.chat.model import run_config
+
+    cfg = run_config(lora_run)
+    cfg = cfg.model_copy(update={"chat": cfg.chat.model_copy(update={"fast_quantization": "int8"})})
+    int8 = load_fast(lora_run, cfg)
+    assert type(int8.model.model.layers[0].mlp.up_proj.weight).__name__ == "Int8Tensor"
+    prompt, forced = prompt_ids(fast, PROMPTS[1]), [5, 17, 99, 3, 250]
+    with torch.inference_mode():
+        ours = int8.decoder.teacher_forced_logits(prompt, forced)
+        full = fast.decoder.teacher_forced_logits(prompt, forced)
+    error = torch.linalg.norm(ours - full) / torch.linalg.norm(full)
+    assert 0 < error < 2e-2  # rounded, so not identical, but close
+    greedy = GenerationSettings(max_new_tokens=12, do_sample=False, repetition_penalty=1.0)
+    assert len(generate(int8, PROMPTS[:1], greedy)[0]) > 0
+
+
+def test_int8_without_torchao_is_a_clear_error(lora_run, monkeypatch):
+    import sys
+
+    from bondhu.chat.fast import quantize_int8
+    from bondhu.errors import BondhuError
+
+    monkeypatch.setitem(sys.modules, "torchao.quantization", None)  # as if torchao were not installed
+    with pytest.raises(BondhuError, match="fast_quantization=int8 needs torchao"):
+        quantize_int8(torch.nn.Linear(4, 4))
+
+
 def test_export_merged_matches_the_adapter_model(lora_run, reference, run_cli):
     from transformers import AutoModelForCausalLM
 

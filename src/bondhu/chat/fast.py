@@ -31,6 +31,7 @@ from typing import Iterator, Sequence
 
 from bondhu.chat.model import LoadedModel
 from bondhu.config import BondhuConfig, GenerationSettings
+from bondhu.errors import BondhuError
 
 log = logging.getLogger(__name__)
 _CACHE_STEP = 1024  # a cache that must grow grows to a multiple of this, so regrowth (a recompile) is rare
@@ -202,6 +203,20 @@ class FastDecoder:
             pass
 
 
+def quantize_int8(model) -> None:
+    """Every linear layer's weight to int8, one scale per output channel (torchao weight-only).
+
+    Compiled, the one-token step then reads int8 weights and scales them inside the matmul
+    kernel, so a token reads about half the bytes of bf16."""
+    try:
+        from torchao.quantization import Int8WeightOnlyConfig, quantize_
+    except ImportError:
+        raise BondhuError("chat.fast_quantization=int8 needs torchao: pip install torchao "
+                          "(or set chat.fast_quantization=none)") from None
+    quantize_(model, Int8WeightOnlyConfig())
+    log.info("fast backend: linear weights quantized to int8 (per output channel)")
+
+
 def load_fast(run: str | Path, cfg: BondhuConfig | None = None, dtype: str = "auto") -> LoadedModel:
     """Load RUN merged, with a FastDecoder (compiled and warmed up on CUDA, eager on the CPU)."""
     import torch
@@ -211,6 +226,8 @@ def load_fast(run: str | Path, cfg: BondhuConfig | None = None, dtype: str = "au
     on_gpu = torch.cuda.is_available()
     model, tokenizer, cfg = merged_model(run, dtype, device_map={"": 0} if on_gpu else None, cfg=cfg)
     model.config.use_cache = True
+    if cfg.chat.fast_quantization == "int8":
+        quantize_int8(model)
     decoder = FastDecoder(model, capacity=cfg.chat.context_tokens, compiled=on_gpu)
     if on_gpu:
         with torch.inference_mode():
