@@ -32,8 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Most needed first (a budget cut drops the tail); "build" always runs first, alone.
 SINGLE_GPU = ["train_unsloth", "bare_unsloth", "seed_recipe", "train_qlora", "matmul_peak", "infer_fast",
-              "infer_unsloth", "infer_hf", "t4_longest", "infer_fast_int8", "train_unsloth_segments",
-              "check_packed_attention"]
+              "infer_unsloth", "infer_hf", "t4_longest", "infer_fast_int8"]
 MULTI_GPU = ["ddp_qlora", "ddp_unsloth"]
 # Diagnostics, run only when named.
 DIAGNOSTICS = ["profile_unsloth", "profile_fast"]
@@ -201,25 +200,6 @@ def _unsloth_version() -> str:
     return version("unsloth")
 
 
-def packed_attention_lines(segments: dict | None, check: dict | None, c: float | None, elsewhere) -> list[str]:
-    """What Bondhu's packed flash op (train/packed_attention.py) gains in c, and how exact it is."""
-    lines = []
-    if segments and segments.get("tokens_per_second") and c:
-        lines.append(f"Packed rows in one flash-attention call (`train/packed_attention.py`): c without it, with "
-                     f"Unsloth's per-conversation attention, trains {segments['tokens_per_second']:,.0f} tokens/s"
-                     f"{elsewhere(segments)}; with it, {c:,.0f} ({100 * (c / segments['tokens_per_second'] - 1):+.1f}%).")
-    if check and "packed_vs_fp32" in check:
-        err, own, ms = check["packed_vs_fp32"], check["sdpa_bf16_vs_fp32"], check["ms_forward_backward"]
-        lines.append(f"On one packed row of {check['tokens']:,} tokens (8 conversations, 32 query and 8 key/value "
-                     f"heads) its output is {err['out']:.1e} from fp32 attention (relative L2; bf16 SDPA per "
-                     f"conversation: {own['out']:.1e}), its gradients {max(err[k] for k in ('dq', 'dk', 'dv')):.1e} "
-                     f"({max(own[k] for k in ('dq', 'dk', 'dv')):.1e}); compiled and eager agree to "
-                     f"{max(check['compiled_vs_eager'].values()):.0e}. Forward and backward take {ms['packed']} ms "
-                     f"against {ms['per_conversation_sdpa_flash']} ms for flash SDPA per conversation"
-                     f"{elsewhere(check)}.")
-    return lines + [""] if lines else lines
-
-
 def _fmt(value, spec="{:,.0f}") -> str:
     return "–" if value is None else spec.format(value)
 
@@ -264,7 +244,6 @@ def render(results: dict[str, dict], env: dict, command: str, wall: float | None
     where = (r("matmul_peak") or {}).get("measured_in", "the same run")
     lines += ["", f"bf16 matmul peak: {_fmt(peak, '{:.0f}')} TFLOP/s, measured in {where}; "
               "MFU = tokens/s × 6 × 8.03e9 / peak.", ""]
-    lines += packed_attention_lines(r("train_unsloth_segments"), r("check_packed_attention"), tps["c"], elsewhere)
 
     def target(name, ok, detail):
         return f"| {name} | {detail} | {'met' if ok else 'not met' if ok is False else 'not measured'} |"

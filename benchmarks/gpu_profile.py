@@ -2,7 +2,6 @@
 
     python benchmarks/gpu_workers.py profile_unsloth [--set key=value ...]
     python benchmarks/gpu_workers.py profile_fast
-    python benchmarks/gpu_workers.py check_packed_attention
 
 Each prints torch.profiler kernel tables (sorted by CUDA time) to stdout, which gpu.py keeps
 in the section log, and a RESULT line with the timings.
@@ -96,66 +95,4 @@ def profile_fast(args, steps: int = 128) -> None:
     result(section="profile_fast", peak_gpu_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2), **out)
 
 
-def check_packed_attention(args) -> None:
-    """Bondhu's packed flash op (train/packed_attention.py) against per-conversation SDPA, on one
-    packed row of c's size with the 8B shape's heads: errors forward and backward against fp32
-    (next to bf16 SDPA's own), eager and compiled, and the time of each path."""
-    import torch
-    import torch.nn.functional as F
-
-    from bondhu.train.packed_attention import flash_varlen_attn
-
-    if not torch.cuda.is_available():
-        return result(section="check_packed_attention", error="needs a CUDA GPU: the flash kernel is CUDA-only")
-    torch.manual_seed(0)
-    lengths = [1500, 900, 1300, 700, 2000, 1100, 1200, 800]  # one row of 8 conversations
-    total, heads, kv_heads, dim = sum(lengths), 32, 8, 128
-    cu = torch.tensor([0] + torch.tensor(lengths).cumsum(0).tolist(), dtype=torch.int32, device="cuda")
-    q = torch.randn(total, heads, dim, device="cuda", dtype=torch.bfloat16)
-    k, v = (torch.randn(total, kv_heads, dim, device="cuda", dtype=torch.bfloat16) for _ in range(2))
-    grad = torch.randn(total, heads, dim, device="cuda", dtype=torch.bfloat16)
-
-    def packed(q, k, v):
-        return flash_varlen_attn(q, k, v, cu, cu, max(lengths), max(lengths), window_size=(-1, 0), enable_gqa=True)
-
-    def segments(q, k, v):
-        outs, start = [], 0
-        for n in lengths:
-            part = [x[start:start + n].transpose(0, 1).unsqueeze(0) for x in (q, k, v)]
-            outs.append(F.scaled_dot_product_attention(*part, is_causal=True, enable_gqa=True)[0].transpose(0, 1))
-            start += n
-        return torch.cat(outs)
-
-    def run(fn, dtype):
-        xs = [x.to(dtype).detach().requires_grad_() for x in (q, k, v)]
-        out = fn(*xs)
-        out.backward(grad.to(dtype))
-        return [out.detach().float()] + [x.grad.float() for x in xs]
-
-    def rel(a, b):
-        return [float((x - y).norm() / y.norm()) for x, y in zip(a, b)]
-
-    exact = run(segments, torch.float32)
-    names = ["out", "dq", "dk", "dv"]
-    out = {"packed_vs_fp32": dict(zip(names, rel(run(packed, torch.bfloat16), exact))),
-           "sdpa_bf16_vs_fp32": dict(zip(names, rel(run(segments, torch.bfloat16), exact))),
-           "compiled_vs_eager": dict(zip(names, rel(run(torch.compile(packed), torch.bfloat16),
-                                                    run(packed, torch.bfloat16))))}
-
-    def ms(fn, repeats=20):
-        for _ in range(3):
-            run(fn, torch.bfloat16)
-        sync()
-        t = time.perf_counter()
-        for _ in range(repeats):
-            run(fn, torch.bfloat16)
-        sync()
-        return round((time.perf_counter() - t) * 1000 / repeats, 2)
-
-    with torch.nn.attention.sdpa_kernel([torch.nn.attention.SDPBackend.FLASH_ATTENTION]):
-        out["ms_forward_backward"] = {"packed": ms(packed), "per_conversation_sdpa_flash": ms(segments)}
-    result(section="check_packed_attention", tokens=total, **out)
-
-
-WORKERS = {"profile_unsloth": profile_unsloth, "profile_fast": profile_fast,
-           "check_packed_attention": check_packed_attention}
+WORKERS = {"profile_unsloth": profile_unsloth, "profile_fast": profile_fast}

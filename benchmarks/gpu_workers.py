@@ -29,7 +29,7 @@ LLAMA31_8B = dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, 
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-UNSLOTH_SECTIONS = {"train_unsloth", "train_unsloth_segments", "seed_recipe", "bare_unsloth", "t4_longest", "infer_unsloth", "profile_unsloth"}
+UNSLOTH_SECTIONS = {"train_unsloth", "seed_recipe", "bare_unsloth", "t4_longest", "infer_unsloth", "profile_unsloth"}
 IMPORT_SECONDS = None  # set when gpu.py started this process ahead of its turn
 
 
@@ -159,7 +159,7 @@ def bench_overrides(args, strategy: str, name: str) -> list[str]:
         ["training.optimizer=adamw_torch"] if args.tiny else [])
 
 
-def bondhu_train(args, strategy: str, extra_callbacks=(), section: str | None = None):
+def bondhu_train(args, strategy: str, extra_callbacks=()):
     """Runs b and c: the product's own `bondhu train` path (LLAMAFineTuner) with a timing callback."""
     from bondhu.config import load_config
     from bondhu.train.finetuner import LLAMAFineTuner
@@ -168,7 +168,7 @@ def bondhu_train(args, strategy: str, extra_callbacks=(), section: str | None = 
                       bench_overrides(args, strategy, f"bench-{strategy}") + list(args.set or []))
     meter = Throughput(args.skip)
     summary = LLAMAFineTuner(cfg, callbacks=[meter.callback, *extra_callbacks], progress=False).train()
-    result(section=section or f"train_{strategy}", tokens_per_second=round(meter.tokens_per_second(), 1),
+    result(section=f"train_{strategy}", tokens_per_second=round(meter.tokens_per_second(), 1),
            peak_gpu_gib=summary.get("peak_gpu_allocated_gib"), reserved_gib=summary.get("peak_gpu_reserved_gib"),
            padding_free_on=summary["padding_free_on"], steps=summary["steps"], strategy=summary["strategy"],
            precision=summary["precision"], last_loss=summary["last_loss"],
@@ -181,14 +181,6 @@ def train_qlora(args):
 
 def train_unsloth(args):
     bondhu_train(args, "unsloth")
-
-
-def train_unsloth_segments(args):
-    """c without Bondhu's packed flash op (Unsloth's per-conversation attention): what the op gains."""
-    from bondhu.train import packed_attention
-
-    packed_attention.unsloth_needs_it = lambda dispatch: (False, "withheld for the comparison")
-    bondhu_train(args, "unsloth", section="train_unsloth_segments")
 
 
 def conversations(tokenizer_dir):
@@ -325,8 +317,7 @@ def t4_longest(args):
     result(section="t4_longest", longest_tokens=best, tried=tried)
 
 
-WORKERS = {"build": build, "train_unsloth": train_unsloth, "train_unsloth_segments": train_unsloth_segments,
-           "train_qlora": train_qlora, "seed_recipe": seed_recipe,
+WORKERS = {"build": build, "train_unsloth": train_unsloth, "train_qlora": train_qlora, "seed_recipe": seed_recipe,
            "bare_unsloth": bare_unsloth, "matmul_peak": matmul_peak, "t4_longest": t4_longest}
 
 if __name__ == "__main__":

@@ -214,30 +214,20 @@ class UnslothStrategy:
         tokenizer.save_pretrained(out_dir)
 
     def training_context(self, padding_free: bool) -> ContextManager:
-        """Packed rows train with one flash-attention call per row where torch lacks one
-        (``packed_attention``), and with SDPA's cuDNN backend off (``without_cudnn_attention``)."""
-        return _packed_rows_context() if padding_free else contextlib.nullcontext()
-
-
-@contextlib.contextmanager
-def _packed_rows_context():
-    from bondhu.train.packed_attention import unsloth_packed_flash
-
-    with unsloth_packed_flash() as why, without_cudnn_attention():
-        log.info("packed rows, attention: %s", why)
-        yield
+        """Packed rows train with SDPA's cuDNN backend off (see ``without_cudnn_attention``)."""
+        return without_cudnn_attention() if padding_free else contextlib.nullcontext()
 
 
 @contextlib.contextmanager
 def without_cudnn_attention():
     """Turn off SDPA's cuDNN backend for the duration, then restore it.
 
-    Why: where a packed row still goes through SDPA one conversation at a time (no varlen kernel
-    for Unsloth, see ``packed_attention``), torch picks cuDNN attention on an H100, around which
-    Unsloth pads every conversation to a multiple of 128 tokens and copies the 8 key/value heads
-    out to 32; flash attention takes grouped heads as they are. Measured on an H100 with the 8B
-    shape, before the packed op existed: 7,878 -> 8,304 tokens/s, same memory
-    (docs/benchmarks.md). Where torch would not pick cuDNN anyway (T4, A100), this changes nothing.
+    Why: where torch has no GQA-capable varlen attention (before 2.12), Unsloth runs a packed row
+    through SDPA one conversation at a time. On an H100 torch then picks cuDNN attention, around
+    which Unsloth pads every conversation to a multiple of 128 tokens and copies the 8 key/value
+    heads out to 32; flash attention takes grouped heads as they are. Measured on an H100 with the
+    8B shape: 7,878 -> 8,304 tokens/s, same memory (docs/benchmarks.md). Where torch would not pick
+    cuDNN anyway (T4, A100), this changes nothing.
     """
     import torch
 
