@@ -7,9 +7,9 @@ One command on the lent H100 (weights are random: speed and memory do not depend
 
 Each section runs in its own process (Unsloth patches transformers globally) on one GPU.
 With several GPUs visible, the single-GPU sections run in parallel lanes, one GPU per lane
-(each number is still measured on one card, alone on it; each lane also gets its own share of
-the host's CPU cores, so sections never contend for a core: see docs/benchmarks.md); the multi-GPU sections run
-last, on all cards. Results go to benchmarks/results/gpu-<stamp>.json and the tables into
+(each number is still measured on one card, alone on it, and each lane has its own share of the
+host's CPU cores, so sections never contend for a core: see docs/benchmarks.md); the multi-GPU
+sections run last, on all cards. Results go to benchmarks/results/gpu-<stamp>.json and the tables into
 docs/benchmarks.md between the ``gpu`` markers; with $OUT set, both are copied there too.
 """
 

@@ -160,7 +160,8 @@ def infer_fast(args, quantization: str = "none"):
     def rel(x, y):
         return (torch.linalg.norm(x - y) / torch.linalg.norm(y)).item()
 
-    result(section="infer_fast" + ("_int8" if quantization == "int8" else ""), batch1=b1, ttft_1024_ms=first, load_and_compile_seconds=round(load_s, 1),
+    result(section="infer_fast" + ("_int8" if quantization == "int8" else ""), batch1=b1, ttft_1024_ms=first,
+           load_and_compile_seconds=round(load_s, 1),
            logits_rel_l2=rel(fast, reference), fast_vs_merged_eager=rel(fast, merged_eager),
            merged_eager_vs_reference=rel(merged_eager, reference), reference_bf16_vs_fp32=rel(reference, exact),
            fast_vs_fp32=rel(fast, exact), same_argmax_every_step=bool(torch.equal(fast.argmax(-1), reference.argmax(-1))),
