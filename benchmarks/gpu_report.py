@@ -1,0 +1,153 @@
+"""The GPU benchmark's report: the markdown tables of docs/benchmarks.md from a run's results,
+with each target marked met or not. Used by benchmarks/gpu.py (also for ``--render``)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOPS_PER_TOKEN = 6 * 8.03e9
+FAST_WEIGHTS = {"bf16": "bf16 weights", "int8": "int8 weights (torchao weight-only, one scale per channel)"}
+BEGIN, END = "<!-- gpu:begin -->", "<!-- gpu:end -->"
+
+
+def _fmt(value, spec="{:,.0f}") -> str:
+    return "–" if value is None else spec.format(value)
+
+
+def render(results: dict[str, dict], env: dict, command: str, wall: float | None = None, lanes: int = 1,
+           main: str | None = None) -> str:
+    """The markdown tables, with each target marked met or not. ``main``: the stem of the run that
+    ``wall`` is about (when ``results`` merge several), the others are named where they are used."""
+    r = results.get
+
+    def elsewhere(res: dict) -> str:
+        where = res.get("measured_in")
+        return f" (in {where})" if where and where != main else ""
+
+    peak = (r("matmul_peak") or {}).get("tflops")
+    rows = [("a", "seed recipe: Unsloth + SFTTrainer + DataCollatorForSeq2Seq + train_on_responses_only, batch 2 × accum 4, max 2048", "seed_recipe"),
+            ("b", "`bondhu train`, strategy `qlora` (padding-free, batch 8)", "train_qlora"),
+            ("c", "`bondhu train`, strategy `unsloth` (padding-free, batch 8)", "train_unsloth"),
+            ("d", "bare Unsloth loop, fixed 2048-token rows, batch 2, Unsloth's offloaded checkpointing (ceiling)", "bare_unsloth")]
+    lines = [BEGIN, f"### GPU run of {env.get('date')}", "",
+             f"Machine: {env.get('gpu')} (lent H100), Python {env.get('python')}, torch {env.get('torch')}, "
+             f"transformers {env.get('transformers')}, peft {env.get('peft')}, trl {env.get('trl')}, "
+             f"bitsandbytes {env.get('bitsandbytes')}, unsloth {env.get('unsloth')}. Model: random weights with "
+             "Llama-3.1-8B's shape; data: the bundled training split under the real Llama 3.1 tokenizer.", "",
+             f"Command: `{command}`", "",
+             *([f"The run of the first command took {wall / 60:.1f} minutes with {lanes} parallel "
+                f"lane{'s' * (lanes > 1)} (one GPU each); each section's wall seconds: "
+                + ", ".join(f"{k} {v['wall_seconds']:.0f}" for k, v in results.items()
+                if "wall_seconds" in v and not elsewhere(v))
+                + ".", ""] if wall else []),
+             "#### Training (LoRA r=16 on all linear layers, 8 conversations per optimizer step)", "",
+             "| run | what | useful tokens/s | peak GPU memory (GiB) | MFU | padding-free | measured in |",
+             "|---|---|---|---|---|---|---|"]
+    tps = {}
+    for key, what, section in rows:
+        res = r(section) or {}
+        tps[key] = res.get("tokens_per_second")
+        mfu = f"{100 * tps[key] * FLOPS_PER_TOKEN / (peak * 1e12):.1f}%" if tps[key] and peak else "–"
+        err = f" (failed: {res['error'][:160]})" if "error" in res else ""
+        lines.append(f"| {key} | {what}{err} | {_fmt(tps[key])} | {_fmt(res.get('peak_gpu_gib'), '{:.1f}')} | {mfu} | "
+                     f"{res.get('padding_free_on', 'no' if key in 'ad' else '–')} | {res.get('measured_in', 'this run')} |")
+    where = (r("matmul_peak") or {}).get("measured_in", "the same run")
+    lines += ["", f"bf16 matmul peak: {_fmt(peak, '{:.0f}')} TFLOP/s, measured in {where}; "
+              "MFU = tokens/s × 6 × 8.03e9 / peak.", ""]
+
+    def target(name, ok, detail):
+        return f"| {name} | {detail} | {'met' if ok else 'not met' if ok is False else 'not measured'} |"
+
+    def ratio(x, y):
+        return x / y if x and y else None
+
+    c_a, c_b, c_d = ratio(tps["c"], tps["a"]), ratio(tps["c"], tps["b"]), ratio(tps["c"], tps["d"])
+    mem_c = (r("train_unsloth") or {}).get("peak_gpu_gib")
+    t4 = r("t4_longest") or {}
+    lines += ["| target | measured | status |", "|---|---|---|",
+              target("c ≥ 2 × a", None if c_a is None else c_a >= 2, _fmt(c_a, "{:.2f}×")),
+              target("c ≥ 4 × b", None if c_b is None else c_b >= 4, _fmt(c_b, "{:.2f}×")),
+              target("c ≥ 0.9 × d", None if c_d is None else c_d >= 0.9, _fmt(c_d, "{:.2f}×")),
+              target("peak memory of c ≤ 8 GiB", None if mem_c is None else mem_c <= 8, _fmt(mem_c, "{:.1f} GiB")),
+              target("T4 emulation (15 GiB, fp16): longest conversation ≥ 32,768 tokens",
+                     None if "longest_tokens" not in t4 else t4["longest_tokens"] >= 32768,
+                     _fmt(t4.get("longest_tokens"), "{:,} tokens") + elsewhere(t4)), ""]
+    hf, us = r("infer_hf") or {}, r("infer_unsloth") or {}
+    fast_paths = [("bf16", r("infer_fast") or {})] + ([("int8", r("infer_fast_int8"))] if r("infer_fast_int8") else [])
+    rate = lambda res: (res.get("batch1") or {}).get("tokens_per_second")  # noqa: E731
+    lines += ["#### Inference, batch-1 decode (128-token prompt)", "",
+              "| path | tokens/s | new tokens | time to first token, 1,024-token prompt (ms) | peak GPU memory (GiB) "
+              "| measured in |", "|---|---|---|---|---|---|"]
+    paths = [("HF generate, bitsandbytes 4-bit + unmerged LoRA (`--backend hf`)", hf),
+             ("Unsloth `for_inference` (`--backend unsloth`)", us)]
+    paths += [(f"Bondhu fast path, {FAST_WEIGHTS[kind]}: merged, static cache, CUDA-graph step, own decode loop "
+               f"(`--backend fast`, `chat.fast_quantization={'none' if kind == 'bf16' else kind}`)", res)
+              for kind, res in fast_paths]
+    for name, res in paths:
+        err = f" (failed: {res['error'][:160]})" if "error" in res else ""
+        lines.append(f"| {name}{err} | {_fmt(rate(res), '{:.1f}')} | {(res.get('batch1') or {}).get('new_tokens', '–')} | "
+                     f"{_fmt(res.get('ttft_1024_ms'), '{:.0f}')} | {_fmt(res.get('peak_gpu_gib'), '{:.1f}')} | "
+                     f"{res.get('measured_in', 'this run')} |")
+    lines += ["", "| target | measured | status |", "|---|---|---|"]
+    for kind, fast in fast_paths:
+        f_u = ratio(rate(fast), rate(us))
+        lines += [
+            target(f"fast path ({kind}) ≥ 100 tokens/s", None if rate(fast) is None else rate(fast) >= 100,
+                   _fmt(rate(fast), "{:.1f}")),
+            target(f"fast path ({kind}) ≥ 6 × Unsloth for_inference", None if f_u is None else f_u >= 6,
+                   _fmt(f_u, "{:.1f}×")),
+            target(f"fast-path ({kind}) logits vs reference: relative L2 < 2e-2",
+                   None if "logits_rel_l2" not in fast else fast["logits_rel_l2"] < 2e-2,
+                   _fmt(fast.get("logits_rel_l2"), "{:.2e}") + (
+                       f" (against an fp32 reference: bf16 reference {fast['reference_bf16_vs_fp32']:.2e}, "
+                       f"fast path {fast['fast_vs_fp32']:.2e})" if "fast_vs_fp32" in fast else "") + (
+                       f"; merging alone (eager merged vs reference) {fast['merged_eager_vs_reference']:.2e}, "
+                       f"the compiled static-cache step alone (fast vs eager merged) {fast['fast_vs_merged_eager']:.2e}"
+                       if "fast_vs_merged_eager" in fast else ""))]
+    lines += [target("evaluation: batch 16 ≥ 8 × batch 1 generated tokens/s (`--backend hf`)",
+                     None if "speedup_16_vs_1" not in hf else hf["speedup_16_vs_1"] >= 8,
+                     _fmt(hf.get("speedup_16_vs_1"), "{:.1f}×") + elsewhere(hf)), ""]
+    if hf.get("batch16"):
+        lines.append(f"Generation throughput (evaluation path, `--backend hf`): batch 1 {rate(hf)} tokens/s, "
+                     f"batch 16 {hf['batch16']['tokens_per_second']} tokens/s.")
+    if t4.get("tried"):
+        lines.append("T4 emulation steps: " + ", ".join(
+            f"{x['tokens']:,} {'ok (' + str(x.get('peak_gib')) + ' GiB)' if x['ok'] else 'out of memory'}" for x in t4["tried"]))
+    lines += scaling_rows(results)
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def scaling_rows(results: dict[str, dict]) -> list[str]:
+    """Multi-GPU table: `bondhu train --num-processes N` against one process, same per-GPU config."""
+    done = [results[k] for k in ("ddp_qlora", "ddp_unsloth") if k in results]
+    if not done:
+        return []
+    lines = ["", "#### Multi-GPU data parallel (`bondhu train --num-processes N`, 8 conversations per GPU per step)", "",
+             "| strategy | processes | useful tokens/s (after warm-up) | peak GPU memory, rank 0 (GiB) | scaling efficiency | target ≥ 90% |",
+             "|---|---|---|---|---|---|"]
+    for res in done:
+        if "error" in res:
+            lines.append(f"| {res['section'].removeprefix('ddp_')} | – | failed: {res['error'][:160]} | – | – | not measured |")
+            continue
+        eff = res.get("efficiency")
+        for run in res["runs"]:
+            many = run["processes"] > 1
+            lines.append(f"| {run.get('strategy', res['section'].removeprefix('ddp_'))} | {run['processes']} | "
+                         f"{_fmt(run.get('tokens_per_second')) if 'error' not in run else 'failed: ' + run['error'][:120]} | "
+                         f"{_fmt(run.get('peak_gpu_gib_rank0'), '{:.1f}')} | {_fmt(eff, '{:.0%}') if many else '–'} | "
+                         f"{('met' if eff >= 0.9 else 'not met') if many and eff is not None else '–'} |")
+    return lines
+
+
+def write_docs(block: str) -> Path:
+    doc = ROOT / "docs" / "benchmarks.md"
+    text = doc.read_text("utf-8") if doc.exists() else "# Benchmarks\n"
+    if BEGIN in text:
+        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n## GPU: training and inference on the 8B shape\n\n" + block + "\n"
+    doc.write_text(text, "utf-8")
+    return doc
