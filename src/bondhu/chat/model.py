@@ -149,9 +149,9 @@ def generate(loaded: LoadedModel, conversations: list[list[dict]], settings: Gen
 
     if base and loaded.merged:
         raise BondhuError("the base model cannot be had from merged weights; load it with base_only=True")
-    tok, model = loaded.tokenizer, loaded.model
     if loaded.decoder is not None:
-        batch_size = 1
+        return _decoder_replies(loaded, conversations, settings)
+    tok, model = loaded.tokenizer, loaded.model
     device = next(model.parameters()).device
     replies: list[str] = []
     kwargs = _generation_kwargs(loaded, settings)
@@ -159,10 +159,6 @@ def generate(loaded: LoadedModel, conversations: list[list[dict]], settings: Gen
         for start in range(0, len(conversations), batch_size):
             _seed(settings)
             batch = [prompt_ids(loaded, c) for c in conversations[start:start + batch_size]]
-            if loaded.decoder is not None:
-                new = list(loaded.decoder.tokens(batch[0], settings, loaded.stop_ids))
-                replies.append(tok.decode(new, skip_special_tokens=True).strip())
-                continue
             width = max(map(len, batch))
             ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
             mask = torch.zeros_like(ids)
@@ -171,6 +167,20 @@ def generate(loaded: LoadedModel, conversations: list[list[dict]], settings: Gen
                 mask[i, width - len(row):] = 1
             out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
             replies += [tok.decode(o[width:], skip_special_tokens=True).strip() for o in out]
+    return replies
+
+
+def _decoder_replies(loaded: LoadedModel, conversations: list[list[dict]], settings: GenerationSettings) -> list[str]:
+    """The fast backend's replies: one conversation at a time through its decoder, each seeded as
+    ``generate`` seeds a batch."""
+    import torch
+
+    replies = []
+    with loaded.lock, torch.inference_mode():
+        for conversation in conversations:
+            _seed(settings)
+            new = list(loaded.decoder.tokens(prompt_ids(loaded, conversation), settings, loaded.stop_ids))
+            replies.append(loaded.tokenizer.decode(new, skip_special_tokens=True).strip())
     return replies
 
 
