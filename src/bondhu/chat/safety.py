@@ -240,8 +240,10 @@ class SafetyLayer:
 
     def __init__(self, helplines: dict | None = None, regions: list[str] | None = None):
         self.helplines, self.regions = helplines or load_helplines(), regions
-        # Built once: clean_output runs on every streamed piece of every reply.
+        # Built once: clean_output runs on every streamed piece of every reply, and the crisis
+        # reply is the same text every time.
         self._allowed = allowed_numbers(self.helplines)
+        self._crisis_reply = crisis_reply(self.helplines, self.regions)
 
     @classmethod
     def from_config(cls, chat: ChatConfig) -> "SafetyLayer":
@@ -254,7 +256,7 @@ class SafetyLayer:
 
     def reply_for(self, assessment: SafetyAssessment) -> str | None:
         """The crisis reply for a crisis, else None (the model answers as usual)."""
-        return crisis_reply(self.helplines, self.regions) if assessment.is_crisis else None
+        return self._crisis_reply if assessment.is_crisis else None
 
     def clean_output(self, text: str) -> str:
         """Model output with unlisted phone numbers removed."""
