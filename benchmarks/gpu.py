@@ -36,7 +36,7 @@ SINGLE_GPU = ["train_unsloth", "bare_unsloth", "seed_recipe", "train_qlora", "ma
               "infer_unsloth", "infer_hf", "t4_longest", "infer_fast_int8"]
 MULTI_GPU = ["ddp_qlora", "ddp_unsloth"]
 # Diagnostics, run only when named.
-DIAGNOSTICS = ["profile_unsloth", "profile_fast"]
+DIAGNOSTICS = ["profile_unsloth", "profile_fast", "train_unsloth_cudnn"]
 GROUPS = {"all": ["build", *SINGLE_GPU], "scaling": ["build", *MULTI_GPU]}
 
 

@@ -29,7 +29,7 @@ LLAMA31_8B = dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, 
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-UNSLOTH_SECTIONS = {"train_unsloth", "seed_recipe", "bare_unsloth", "t4_longest", "infer_unsloth", "profile_unsloth"}
+UNSLOTH_SECTIONS = {"train_unsloth", "train_unsloth_cudnn", "seed_recipe", "bare_unsloth", "t4_longest", "infer_unsloth", "profile_unsloth"}
 IMPORT_SECONDS = None  # set when gpu.py started this process ahead of its turn
 
 
@@ -159,7 +159,7 @@ def bench_overrides(args, strategy: str, name: str) -> list[str]:
         ["training.optimizer=adamw_torch"] if args.tiny else [])
 
 
-def bondhu_train(args, strategy: str, extra_callbacks=()):
+def bondhu_train(args, strategy: str, extra_callbacks=(), section: str | None = None):
     """Runs b and c: the product's own `bondhu train` path (LLAMAFineTuner) with a timing callback."""
     from bondhu.config import load_config
     from bondhu.train.finetuner import LLAMAFineTuner
@@ -168,7 +168,7 @@ def bondhu_train(args, strategy: str, extra_callbacks=()):
                       bench_overrides(args, strategy, f"bench-{strategy}") + list(args.set or []))
     meter = Throughput(args.skip)
     summary = LLAMAFineTuner(cfg, callbacks=[meter.callback, *extra_callbacks], progress=False).train()
-    result(section=f"train_{strategy}", tokens_per_second=round(meter.tokens_per_second(), 1),
+    result(section=section or f"train_{strategy}", tokens_per_second=round(meter.tokens_per_second(), 1),
            peak_gpu_gib=summary.get("peak_gpu_allocated_gib"), reserved_gib=summary.get("peak_gpu_reserved_gib"),
            padding_free_on=summary["padding_free_on"], steps=summary["steps"], strategy=summary["strategy"],
            precision=summary["precision"], last_loss=summary["last_loss"],
@@ -181,6 +181,16 @@ def train_qlora(args):
 
 def train_unsloth(args):
     bondhu_train(args, "unsloth")
+
+
+def train_unsloth_cudnn(args):
+    """c with SDPA's cuDNN backend left on, which the strategy turns off for packed rows: what that gains."""
+    import contextlib
+
+    from bondhu.train.strategies import UnslothStrategy
+
+    UnslothStrategy.training_context = lambda self, padding_free: contextlib.nullcontext()
+    bondhu_train(args, "unsloth", section="train_unsloth_cudnn")
 
 
 def conversations(tokenizer_dir):
@@ -317,8 +327,8 @@ def t4_longest(args):
     result(section="t4_longest", longest_tokens=best, tried=tried)
 
 
-WORKERS = {"build": build, "train_unsloth": train_unsloth, "train_qlora": train_qlora, "seed_recipe": seed_recipe,
-           "bare_unsloth": bare_unsloth, "matmul_peak": matmul_peak, "t4_longest": t4_longest}
+WORKERS = {"build": build, "train_unsloth": train_unsloth, "train_unsloth_cudnn": train_unsloth_cudnn,
+           "train_qlora": train_qlora, "seed_recipe": seed_recipe, "bare_unsloth": bare_unsloth, "matmul_peak": matmul_peak, "t4_longest": t4_longest}
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
