@@ -328,7 +328,8 @@ def t4_longest(args):
 
 
 WORKERS = {"build": build, "train_unsloth": train_unsloth, "train_unsloth_cudnn": train_unsloth_cudnn,
-           "train_qlora": train_qlora, "seed_recipe": seed_recipe, "bare_unsloth": bare_unsloth, "matmul_peak": matmul_peak, "t4_longest": t4_longest}
+           "train_qlora": train_qlora, "seed_recipe": seed_recipe, "bare_unsloth": bare_unsloth,
+           "matmul_peak": matmul_peak, "t4_longest": t4_longest}
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
