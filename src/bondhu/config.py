@@ -130,6 +130,11 @@ class GenerationSettings(_Section):
     do_sample: bool = True
     seed: int | None = 0
 
+    @property
+    def samples(self) -> bool:
+        """Whether tokens are drawn at random; a temperature of 0 means greedy, as it does in generate."""
+        return self.do_sample and self.temperature > 0
+
 
 class EvaluationConfig(_Section):
     split: Literal["train", "validation", "test"] = "test"

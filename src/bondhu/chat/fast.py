@@ -16,15 +16,14 @@ token (16 GB for an 8B model in bf16), so everything else must get out of the wa
    the same tokens), and it queues the next step before it waits to read the current token,
    so the host's per-token work (about 1 ms of guards and graph launch on the H100) runs
    while the GPU computes instead of between steps.
-
 6. Optionally (``chat.fast_quantization: int8``), the merged weights are stored as int8 with
    one scale per output channel, so a token reads half the bytes: 205.6 against 138.6 tokens/s
    on the H100. Every weight is rounded, so replies are no longer exactly the trained model's;
    the default keeps 16-bit weights.
 
 It needs 16-bit room for the whole model while merging (about 16 GB for 8B): on a 16 GB T4
-keep the 4-bit ``hf`` or ``unsloth`` backends. One decoder serves one request at a time (callers hold
-``LoadedModel.lock``).
+keep the 4-bit ``hf`` or ``unsloth`` backends. One decoder serves one request at a time
+(callers hold ``LoadedModel.lock``).
 """
 
 from __future__ import annotations
@@ -81,7 +80,7 @@ def logits_processors(settings: GenerationSettings):
     chain = LogitsProcessorList()
     if settings.repetition_penalty != 1.0:
         chain.append(RepetitionPenaltyLogitsProcessor(settings.repetition_penalty))
-    if sampling(settings):
+    if settings.samples:
         if settings.temperature != 1.0:
             chain.append(TemperatureLogitsWarper(settings.temperature))
         if settings.top_k:
@@ -89,10 +88,6 @@ def logits_processors(settings: GenerationSettings):
         if settings.top_p < 1.0:
             chain.append(TopPLogitsWarper(settings.top_p))
     return chain
-
-
-def sampling(settings: GenerationSettings) -> bool:
-    return settings.do_sample and settings.temperature > 0
 
 
 class FastDecoder:
@@ -168,7 +163,7 @@ class FastDecoder:
         or once ``stop`` is set. Seeded like ``generate`` (the caller seeds)."""
         import torch
 
-        n, processors, sample = len(prompt), logits_processors(settings), sampling(settings)
+        n, processors, sample = len(prompt), logits_processors(settings), settings.samples
         limit = n + settings.max_new_tokens
         logits, seq, positions = self._prefill(prompt, limit)
         for pos in range(n, limit):

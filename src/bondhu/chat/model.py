@@ -120,7 +120,7 @@ def _generation_kwargs(loaded: LoadedModel, settings: GenerationSettings) -> dic
     tok = loaded.tokenizer
     kwargs = dict(max_new_tokens=settings.max_new_tokens, eos_token_id=loaded.stop_ids, pad_token_id=tok.pad_token_id,
                   repetition_penalty=settings.repetition_penalty, use_cache=True)
-    if settings.do_sample and settings.temperature > 0:
+    if settings.samples:
         kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k)
     else:
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
