@@ -58,17 +58,23 @@ def prompt(tokenizer, n_tokens: int) -> list[int]:
     return ids[:n_tokens]
 
 
+def greedy(new_tokens: int):
+    """Greedy settings without a repetition penalty: every path picks the same kind of token."""
+    from bondhu.config import GenerationSettings
+
+    return GenerationSettings(max_new_tokens=new_tokens, do_sample=False, repetition_penalty=1.0)
+
+
 def decode_rate(loaded, batch: int, prompt_len: int, new_tokens: int, repeats: int = 1) -> dict:
     """Generated tokens per second for ``batch`` prompts, forcing exactly ``new_tokens`` new tokens:
     through the fast backend's decoder at batch 1 (as chat and serve do), else ``model.generate``."""
     import torch
 
     from bondhu.chat.model import _generation_kwargs
-    from bondhu.config import GenerationSettings
 
     model, tok = loaded.model, loaded.tokenizer
     device = next(model.parameters()).device
-    settings = GenerationSettings(max_new_tokens=new_tokens, do_sample=False, repetition_penalty=1.0)
+    settings = greedy(new_tokens)
     ids = torch.tensor([prompt(tok, prompt_len)] * batch, device=device)
     kwargs = _generation_kwargs(loaded, settings)
     kwargs["min_new_tokens"] = new_tokens
@@ -121,7 +127,7 @@ def infer_fast(args, quantization: str = "none"):
     from peft import PeftModel
 
     from bondhu.chat.fast import load_fast
-    from bondhu.config import GenerationSettings, load_config
+    from bondhu.config import load_config
     from bondhu.train.strategies import LoRAStrategy
 
     run = make_run(args)
@@ -138,8 +144,7 @@ def infer_fast(args, quantization: str = "none"):
     tok, decoder = loaded.tokenizer, loaded.decoder
     ids = prompt(tok, 128)
     with torch.inference_mode():
-        cont = list(decoder.tokens(ids, GenerationSettings(max_new_tokens=16, do_sample=False, repetition_penalty=1.0),
-                                   stop_ids=()))
+        cont = list(decoder.tokens(ids, greedy(16), stop_ids=()))
         # Teacher-forced on the tokens the fast path chose, so a near-tie argmax flip on random
         # weights cannot make the paths drift apart: 17 rows of logits each.
         fast = decoder.teacher_forced_logits(ids, cont)
@@ -151,9 +156,8 @@ def infer_fast(args, quantization: str = "none"):
     ref = PeftModel.from_pretrained(base, str(run / "adapter")).eval()
     with torch.inference_mode():
         reference = ref(input_ids=full).logits[0, len(ids) - 1:].float()
-    # The noise floor: the same reference computed in fp32. On random weights the logits are nearly
-    # flat and 32 random layers amplify rounding, so bf16 itself may sit far from fp32.
-    with torch.inference_mode():
+        # The noise floor: the same reference computed in fp32. On random weights the logits are
+        # nearly flat and 32 random layers amplify rounding, so bf16 itself may sit far from fp32.
         ref.float()
         exact = ref(input_ids=full).logits[0, len(ids) - 1:].float()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from gpu_workers import bondhu_train, result, sync
+from gpu_workers import bondhu_train, peak_gib, result, sync
 
 
 def profile_unsloth(args, first: int = 6, last: int = 7) -> None:
@@ -52,18 +52,17 @@ def profile_fast(args, steps: int = 128) -> None:
     import torch
 
     from bondhu.chat.model import load_for_inference
-    from bondhu.config import GenerationSettings
-    from gpu_infer import make_run, prompt
+    from gpu_infer import greedy, make_run, prompt
 
     loaded = load_for_inference(make_run(args), backend="fast")
     ids = prompt(loaded.tokenizer, 128)
-    greedy = GenerationSettings(max_new_tokens=steps, do_sample=False, repetition_penalty=1.0)
+    settings = greedy(steps)
     out = {}
 
     def loop_rate(decoder):
         sync()
         t = time.perf_counter()
-        n = len(list(decoder.tokens(ids, greedy)))
+        n = len(list(decoder.tokens(ids, settings)))
         sync()
         return round(n / (time.perf_counter() - t), 1)
 
@@ -92,7 +91,7 @@ def profile_fast(args, steps: int = 128) -> None:
         table = prof.key_averages()
         print(table.table(sort_by="self_cuda_time_total", row_limit=30, max_name_column_width=90), flush=True)
         print(table.table(sort_by="self_cpu_time_total", row_limit=25, max_name_column_width=90), flush=True)
-    result(section="profile_fast", peak_gpu_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2), **out)
+    result(section="profile_fast", peak_gpu_gib=peak_gib(), **out)
 
 
 WORKERS = {"profile_unsloth": profile_unsloth, "profile_fast": profile_fast}

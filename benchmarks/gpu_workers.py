@@ -29,7 +29,8 @@ LLAMA31_8B = dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, 
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-UNSLOTH_SECTIONS = {"train_unsloth", "train_unsloth_cudnn", "seed_recipe", "bare_unsloth", "t4_longest", "infer_unsloth", "profile_unsloth"}
+UNSLOTH_SECTIONS = {"train_unsloth", "train_unsloth_cudnn", "seed_recipe", "bare_unsloth", "t4_longest",
+                    "infer_unsloth", "profile_unsloth"}
 IMPORT_SECONDS = None  # set when gpu.py started this process ahead of its turn
 
 
