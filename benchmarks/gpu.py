@@ -9,8 +9,8 @@ Each section runs in its own process (Unsloth patches transformers globally) on 
 With several GPUs visible, the single-GPU sections run in parallel lanes, one GPU per lane
 (each number is still measured on one card, alone on it, and each lane has its own share of the
 host's CPU cores, so sections never contend for a core: see docs/benchmarks.md); the multi-GPU
-sections run last, on all cards. Results go to benchmarks/results/gpu-<stamp>.json and the tables into
-docs/benchmarks.md between the ``gpu`` markers; with $OUT set, both are copied there too.
+sections run last, on all cards. Results go to benchmarks/results/gpu-<stamp>.json and the
+tables into docs/benchmarks.md between the ``gpu`` markers; with $OUT set, both are copied there.
 """
 
 from __future__ import annotations
@@ -115,8 +115,8 @@ def cpu_shares(lanes: int) -> list[set[int] | None]:
     """This process's CPUs split evenly among ``lanes``, hyperthread siblings kept together.
 
     Why: on the 2-GPU host two sections share 32 CPUs, and each torch process starts a thread per
-    CPU; the CPU-bound rows (the seed recipe's many small steps) read up to a third slower next to
-    another section. A lane of 16 CPUs is what the one-GPU host of the same kind has."""
+    CPU; the rows bound by the host (the seed recipe's many small steps, Unsloth's and HF's
+    decoding) read about half as fast next to another section (docs/benchmarks.md). A lane of 16 CPUs is what the one-GPU host of the same kind has."""
     if lanes <= 1 or not hasattr(os, "sched_getaffinity"):
         return [None] * max(lanes, 1)
     cores: dict[str, list[int]] = {}
