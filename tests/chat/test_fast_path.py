@@ -32,6 +32,7 @@ def fast(lora_run):
 def test_fast_path_gives_identical_greedy_text(reference, fast):
     assert fast.backend == "fast" and fast.merged and not fast.has_adapter
     assert fast.decoder is not None
+    assert hasattr(fast.model.model.layers[0].self_attn, "qkv_proj")  # the fused projections gave this text
     greedy = GenerationSettings(max_new_tokens=24, do_sample=False, repetition_penalty=1.0)
     assert generate(fast, PROMPTS, greedy) == generate(reference, PROMPTS, greedy)
     # and the adapter really changes the output: the merged model is not the base
@@ -68,6 +69,29 @@ def test_decode_path_logits_match_a_full_forward_pass(fast):
     assert torch.linalg.norm(ours - full) / torch.linalg.norm(full) < 1e-5
 
 
+def test_fused_projections_compute_what_the_separate_ones_did(tiny_model_dir):
+    import copy
+
+    from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
+
+    from bondhu.chat.fast import fuse_projections
+
+    plain = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    fused = copy.deepcopy(plain)
+    assert fuse_projections(fused)
+    attn, mlp = fused.model.layers[0].self_attn, fused.model.layers[0].mlp
+    assert hasattr(attn, "qkv_proj") and not hasattr(attn, "q_proj")
+    assert hasattr(mlp, "gate_up_proj") and not hasattr(mlp, "up_proj")
+    assert sum(p.numel() for p in fused.parameters()) == sum(p.numel() for p in plain.parameters())
+    ids = torch.randint(0, plain.config.vocab_size, (2, 19), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        torch.testing.assert_close(fused(input_ids=ids).logits, plain(input_ids=ids).logits, rtol=1e-5, atol=1e-5)
+    # a model that is not Llama is left as it is
+    other = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50))
+    assert not fuse_projections(other)
+    assert hasattr(other.transformer.h[0].attn, "c_attn")
+
+
 def test_decoder_grows_its_cache_and_honours_stops(fast):
     decoder = FastDecoder(fast.model, capacity=8, compiled=False)
     prompt = prompt_ids(fast, PROMPTS[0])
@@ -92,7 +116,7 @@ def test_int8_weights_stay_close_to_the_16_bit_fast_path(lora_run, fast):
     cfg = run_config(lora_run)
     cfg = cfg.model_copy(update={"chat": cfg.chat.model_copy(update={"fast_quantization": "int8"})})
     int8 = load_fast(lora_run, cfg)
-    assert type(int8.model.model.layers[0].mlp.up_proj.weight).__name__ == "Int8Tensor"
+    assert type(int8.model.model.layers[0].mlp.gate_up_proj.weight).__name__ == "Int8Tensor"
     prompt, forced = prompt_ids(fast, PROMPTS[1]), [5, 17, 99, 3, 250]
     with torch.inference_mode():
         ours = int8.decoder.teacher_forced_logits(prompt, forced)

@@ -4,22 +4,25 @@ In the style of gpt-fast: at batch 1, decoding is bound by reading the weights o
 token (16 GB for an 8B model in bf16), so everything else must get out of the way:
 
 1. LoRA is merged into the weights, so no adapter matmuls run per token.
-2. A static, preallocated KV cache gives every step the same shapes and addresses.
-3. The one-token step is compiled with CUDA graphs, so an 8B step is one graph launch
+2. Each layer's q, k and v projections become one matmul, and gate and up another: four
+   matrix-vector products per layer instead of seven. The small ones (k and v, 8 MB each in
+   8B) left part of the memory bandwidth unused: fused, bf16 decoding ran 12% faster on an
+   H200 and compiled in 34 s instead of 44 s (docs/benchmarks.md).
+3. A static, preallocated KV cache gives every step the same shapes and addresses.
+4. The one-token step is compiled with CUDA graphs, so an 8B step is one graph launch
    instead of about a thousand kernel launches.
-4. Grouped-query attention for that one token reads each key/value head once. transformers'
+5. Grouped-query attention for that one token reads each key/value head once. transformers'
    SDPA path, given the static cache's mask, first copies the 8 key/value heads out to 32
    over the whole cache: on the H100 profile that copy and its attention kernel took about
    2 ms of an 8.4 ms step (docs/benchmarks.md).
-5. Our own decode loop replaces ``model.generate``. It uses the logits processors of
+6. Our own decode loop replaces ``model.generate``. It uses the logits processors of
    ``transformers`` (the same classes ``generate`` uses, so greedy and seeded sampling pick
    the same tokens), and it queues the next step before it waits to read the current token,
    so the host's per-token work (about 1 ms of guards and graph launch on the H100) runs
    while the GPU computes instead of between steps.
-6. Optionally (``chat.fast_quantization: int8``), the merged weights are stored as int8 with
-   one scale per output channel, so a token reads half the bytes: 205.6 against 138.6 tokens/s
-   on the H100. Every weight is rounded, so replies are no longer exactly the trained model's;
-   the default keeps 16-bit weights.
+7. Optionally (``chat.fast_quantization: int8``), the merged weights are stored as int8 with
+   one scale per output channel, so a token reads half the bytes. Every weight is rounded, so
+   replies are no longer exactly the trained model's; the default keeps 16-bit weights.
 
 It needs 16-bit room for the whole model while merging (about 16 GB for 8B): on a 16 GB T4
 keep the 4-bit ``hf`` or ``unsloth`` backends. One decoder serves one request at a time
@@ -38,6 +41,13 @@ from bondhu.config import BondhuConfig, GenerationSettings
 from bondhu.errors import BondhuError
 
 log = logging.getLogger(__name__)
+# "triton.cudagraphs" is what mode="reduce-overhead" turns on; torch.compile takes a mode or
+# options, not both.
+COMPILE_OPTIONS = {"triton.cudagraphs": True}
+# int8 weights need inductor to tune its fused dequantize-and-multiply kernels: untuned, they
+# decoded 15 tokens/s on an H200, tuned 185 (docs/benchmarks.md). For bf16, whose matmuls are
+# cuBLAS's, tuning gained 1% and doubled the compile time, so it is off there.
+INT8_COMPILE_OPTIONS = {**COMPILE_OPTIONS, "coordinate_descent_tuning": True}
 _CACHE_STEP = 1024  # a cache that must grow grows to a multiple of this, so regrowth (a recompile) is rare
 ATTENTION = "bondhu_gqa_decode"
 
@@ -93,12 +103,13 @@ def logits_processors(settings: GenerationSettings):
 class FastDecoder:
     """Batch-1 decoding from a static KV cache, the step compiled with CUDA graphs when ``compiled``."""
 
-    def __init__(self, model, capacity: int, compiled: bool):
+    def __init__(self, model, capacity: int, compiled: bool, compile_options: dict | None = None):
         import torch
 
         _register_attention()
         model.set_attn_implementation(ATTENTION)
         self.model, self.compiled = model, compiled
+        self.compile_options = dict(compile_options or COMPILE_OPTIONS)
         self.device = next(model.parameters()).device
         self._host = torch.empty(1, dtype=torch.long, pin_memory=self.device.type == "cuda")
         self._make_cache(capacity)
@@ -109,10 +120,8 @@ class FastDecoder:
 
         self.capacity = capacity
         self.cache = StaticCache(config=self.model.config, max_cache_len=capacity)
-        # "triton.cudagraphs" is what mode="reduce-overhead" turns on; torch.compile takes a mode or
-        # options, not both. A new cache means new tensor addresses, so a new graph.
-        self._step = (torch.compile(self._forward, options={"triton.cudagraphs": True}) if self.compiled
-                      else self._forward)
+        # A new cache means new tensor addresses, so a new graph.
+        self._step = torch.compile(self._forward, options=dict(self.compile_options)) if self.compiled else self._forward
 
     def _forward(self, ids, positions):
         out = self.model(input_ids=ids, position_ids=positions.unsqueeze(0), cache_position=positions,
@@ -203,17 +212,81 @@ class FastDecoder:
             pass
 
 
+def _fused_attention_forward(self, hidden_states, position_embeddings=None, attention_mask=None,
+                             past_key_values=None, **kwargs):
+    """transformers' LlamaAttention.forward, with q, k and v from one matmul."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, eager_attention_forward
+
+    batch_seq = hidden_states.shape[:-1]
+    shape = (*batch_seq, -1, self.head_dim)
+    q, k, v = (t.view(shape).transpose(1, 2) for t in self.qkv_proj(hidden_states).split(self.qkv_sizes, dim=-1))
+    q, k = apply_rotary_pos_emb(q, k, *position_embeddings)
+    if past_key_values is not None:
+        k, v = past_key_values.update(k, v, self.layer_idx)
+    attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
+    out, weights = attention(self, q, k, v, attention_mask, dropout=0.0, scaling=self.scaling, **kwargs)
+    return self.o_proj(out.reshape(*batch_seq, -1).contiguous()), weights
+
+
+def _fused_mlp_forward(self, x):
+    """transformers' LlamaMLP.forward, with gate and up from one matmul."""
+    gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+    return self.down_proj(self.act_fn(gate) * up)
+
+
+def _fuse(parts) -> "torch.nn.Linear":
+    import torch
+
+    first = parts[0]
+    fused = torch.nn.Linear(first.in_features, sum(p.out_features for p in parts), bias=first.bias is not None,
+                            device=first.weight.device, dtype=first.weight.dtype)
+    with torch.no_grad():
+        fused.weight.copy_(torch.cat([p.weight for p in parts]))
+        if first.bias is not None:
+            fused.bias.copy_(torch.cat([p.bias for p in parts]))
+    return fused
+
+
+def fuse_projections(model) -> bool:
+    """Each layer's q, k and v projections into one linear layer, and gate and up into another.
+
+    At batch 1 each matmul reads its weight once; k and v are small (8 MB each in 8B), and a
+    small matrix-vector product leaves part of the memory bandwidth unused. Fused, a layer runs
+    four matmuls instead of seven. Llama's modules only; any other model is left as it is."""
+    from types import MethodType
+
+    from transformers.models.llama.modeling_llama import LlamaAttention, LlamaMLP
+
+    layers = getattr(getattr(model, "model", None), "layers", [])
+    if not layers or not all(isinstance(l.self_attn, LlamaAttention) and isinstance(l.mlp, LlamaMLP) for l in layers):
+        log.info("fast backend: not a Llama model, projections left unfused")
+        return False
+    for layer in layers:
+        attn, mlp = layer.self_attn, layer.mlp
+        attn.qkv_proj = _fuse([attn.q_proj, attn.k_proj, attn.v_proj])
+        attn.qkv_sizes = [attn.q_proj.out_features, attn.k_proj.out_features, attn.v_proj.out_features]
+        del attn.q_proj, attn.k_proj, attn.v_proj
+        attn.forward = MethodType(_fused_attention_forward, attn)
+        mlp.gate_up_proj = _fuse([mlp.gate_proj, mlp.up_proj])
+        del mlp.gate_proj, mlp.up_proj
+        mlp.forward = MethodType(_fused_mlp_forward, mlp)
+    return True
+
+
 def quantize_int8(model) -> None:
     """Every linear layer's weight to int8, one scale per output channel (torchao weight-only).
 
-    Compiled, the one-token step then reads int8 weights and scales them inside the matmul
-    kernel, so a token reads about half the bytes of bf16."""
+    Compiled (with INT8_COMPILE_OPTIONS), the one-token step then reads int8 weights and scales
+    them inside the matmul kernel, so a token reads about half the bytes of bf16."""
     try:
         from torchao.quantization import Int8WeightOnlyConfig, quantize_
     except ImportError:
         raise BondhuError("chat.fast_quantization=int8 needs torchao: pip install torchao "
                           "(or set chat.fast_quantization=none)") from None
-    quantize_(model, Int8WeightOnlyConfig())
+    # torchao would otherwise set inductor's tuning flags for the whole process; the decoder
+    # passes them to its own compile instead.
+    quantize_(model, Int8WeightOnlyConfig(set_inductor_config=False))
     log.info("fast backend: linear weights quantized to int8 (per output channel)")
 
 
@@ -226,9 +299,12 @@ def load_fast(run: str | Path, cfg: BondhuConfig | None = None, dtype: str = "au
     on_gpu = torch.cuda.is_available()
     model, tokenizer, cfg = merged_model(run, dtype, device_map={"": 0} if on_gpu else None, cfg=cfg)
     model.config.use_cache = True
-    if cfg.chat.fast_quantization == "int8":
+    fuse_projections(model)
+    int8 = cfg.chat.fast_quantization == "int8"
+    if int8:
         quantize_int8(model)
-    decoder = FastDecoder(model, capacity=cfg.chat.context_tokens, compiled=on_gpu)
+    decoder = FastDecoder(model, capacity=cfg.chat.context_tokens, compiled=on_gpu,
+                          compile_options=INT8_COMPILE_OPTIONS if int8 else COMPILE_OPTIONS)
     if on_gpu:
         with torch.inference_mode():
             decoder.warm_up()
