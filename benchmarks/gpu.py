@@ -33,10 +33,10 @@ from gpu_report import render, write_docs
 ROOT = Path(__file__).resolve().parents[1]
 # Most needed first (a budget cut drops the tail); "build" always runs first, alone.
 SINGLE_GPU = ["train_unsloth", "bare_unsloth", "seed_recipe", "train_qlora", "matmul_peak", "infer_fast",
-              "infer_unsloth", "infer_hf", "t4_longest", "infer_fast_int8"]
+              "infer_unsloth", "infer_hf", "t4_longest"]
 MULTI_GPU = ["ddp_qlora", "ddp_unsloth"]
 # Diagnostics, run only when named.
-DIAGNOSTICS = ["profile_unsloth", "profile_fast", "train_unsloth_cudnn"]
+DIAGNOSTICS = ["profile_unsloth", "profile_fast", "train_unsloth_cudnn", "fast_variants_bf16", "fast_variants_int8"]
 GROUPS = {"all": ["build", *SINGLE_GPU], "scaling": ["build", *MULTI_GPU]}
 
 
@@ -203,10 +203,10 @@ def main() -> None:
     p.add_argument("--sections", default="all")
     p.add_argument("--model", default="/tmp/llama31-8b-random")
     p.add_argument("--runs", default="/tmp/bench-runs")
-    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--steps", type=int, default=12, help="training steps per training section")
     p.add_argument("--new-tokens", type=int, default=256, help="new tokens per decode (the issue's 256)")
-    p.add_argument("--skip", type=int, default=5, help="warm-up steps left out of training timings")
-    p.add_argument("--timeout", type=int, default=420, help="seconds per section")
+    p.add_argument("--skip", type=int, default=4, help="warm-up steps left out of training timings")
+    p.add_argument("--timeout", type=int, default=240, help="seconds per section")
     p.add_argument("--budget", type=int, default=570,
                    help="a hard deadline in seconds: a section still running then is stopped (so a device call "
                    "keeps its results), and none starts in its last 30 s")

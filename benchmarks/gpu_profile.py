@@ -94,4 +94,67 @@ def profile_fast(args, steps: int = 128) -> None:
     result(section="profile_fast", peak_gpu_gib=peak_gib(), **out)
 
 
-WORKERS = {"profile_unsloth": profile_unsloth, "profile_fast": profile_fast}
+VARIANTS = {  # name: (fuse projections, int8, extra inductor options)
+    "bf16": (False, False, {}),
+    "bf16_cdt": (False, False, {"coordinate_descent_tuning": True}),
+    "bf16_fused": (True, False, {}),
+    "bf16_fused_cdt": (True, False, {"coordinate_descent_tuning": True}),
+    "int8_fused": (True, True, {}),
+    "int8_fused_cdt": (True, True, {"coordinate_descent_tuning": True}),
+    # torchao's recommended_inductor_config_setter (its default with quantize_) adds these:
+    "int8_fused_cdt_all": (True, True, {"coordinate_descent_tuning": True,
+                                        "coordinate_descent_check_all_directions": True}),
+}
+
+
+def fast_variants(args, names: list[str]) -> None:
+    """Fast-path settings side by side in one process, each compiled cold (its own inductor cache):
+    compile seconds, best of 3 decodes of 256 tokens, and logits against the first variant's.
+    Fusing and quantizing change the model in place, so ``names`` go from plain to fused to int8."""
+    import os
+
+    import torch
+
+    from bondhu.chat import fast
+    from bondhu.train.export import merged_model
+    from gpu_infer import greedy, make_run, prompt
+
+    model, tok, _ = merged_model(make_run(args), "auto", device_map={"": 0})
+    model.config.use_cache = True
+    ids, settings, out = prompt(tok, 128), greedy(args.new_tokens), {}
+    fused, quantized, forced, ref = False, False, None, None
+    for name in names:
+        fuse, int8, options = VARIANTS[name]
+        if fuse and not fused:
+            fused = fast.fuse_projections(model)
+        if int8 and not quantized:
+            fast.quantize_int8(model)
+            quantized = True
+        torch._dynamo.reset()
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = f"/tmp/inductor-{name}"
+        t = time.perf_counter()
+        decoder = fast.FastDecoder(model, capacity=2048, compiled=True,
+                                   compile_options={**fast.COMPILE_OPTIONS, **options})
+        with torch.inference_mode():
+            decoder.warm_up()
+            compile_s = time.perf_counter() - t
+            rates = []
+            for _ in range(3):
+                sync()
+                t = time.perf_counter()
+                n = len(list(decoder.tokens(ids, settings)))
+                sync()
+                rates.append(n / (time.perf_counter() - t))
+            forced = forced or list(decoder.tokens(ids, greedy(16)))
+            logits = decoder.teacher_forced_logits(ids, forced)
+        ref = logits if ref is None else ref
+        out[name] = {"compile_seconds": round(compile_s, 1), "tokens_per_second": round(max(rates), 1),
+                     "logits_vs_first": (torch.linalg.norm(logits - ref) / torch.linalg.norm(ref)).item()}
+        print(name, out[name], flush=True)
+        del decoder
+    result(section="fast_variants", variants=out, peak_gpu_gib=peak_gib())
+
+
+WORKERS = {"profile_unsloth": profile_unsloth, "profile_fast": profile_fast,
+           "fast_variants_bf16": lambda args: fast_variants(args, ["bf16", "bf16_cdt", "bf16_fused", "bf16_fused_cdt"]),
+           "fast_variants_int8": lambda args: fast_variants(args, ["int8_fused", "int8_fused_cdt", "int8_fused_cdt_all"])}

@@ -75,7 +75,11 @@ def render(results: dict[str, dict], env: dict, command: str, wall: float | None
                      None if "longest_tokens" not in t4 else t4["longest_tokens"] >= 32768,
                      _fmt(t4.get("longest_tokens"), "{:,} tokens") + elsewhere(t4)), ""]
     hf, us = r("infer_hf") or {}, r("infer_unsloth") or {}
-    fast_paths = [("bf16", r("infer_fast") or {})] + ([("int8", r("infer_fast_int8"))] if r("infer_fast_int8") else [])
+    fast = r("infer_fast") or {}
+    int8 = r("infer_fast_int8") or fast.get("int8")  # its own section in runs before 2026-11-26
+    if int8 and "measured_in" in fast:
+        int8 = {"measured_in": fast["measured_in"], **int8}
+    fast_paths = [("bf16", fast)] + ([("int8", int8)] if int8 else [])
     rate = lambda res: (res.get("batch1") or {}).get("tokens_per_second")  # noqa: E731
     lines += ["#### Inference, batch-1 decode (128-token prompt)", "",
               "| path | tokens/s | new tokens | time to first token, 1,024-token prompt (ms) | peak GPU memory (GiB) "
