@@ -36,7 +36,8 @@ SINGLE_GPU = ["train_unsloth", "bare_unsloth", "seed_recipe", "train_qlora", "ma
               "infer_unsloth", "infer_hf", "t4_longest"]
 MULTI_GPU = ["ddp_qlora", "ddp_unsloth"]
 # Diagnostics, run only when named.
-DIAGNOSTICS = ["profile_unsloth", "profile_fast", "train_unsloth_cudnn", "fast_variants_bf16", "fast_variants_int8"]
+DIAGNOSTICS = ["profile_unsloth", "profile_fast", "train_unsloth_cudnn", "fast_variants_bf16", "fast_variants_int8",
+               "fast_variants_int8_fused"]
 GROUPS = {"all": ["build", *SINGLE_GPU], "scaling": ["build", *MULTI_GPU]}
 
 

@@ -99,6 +99,8 @@ VARIANTS = {  # name: (fuse projections, int8, extra inductor options)
     "bf16_cdt": (False, False, {"coordinate_descent_tuning": True}),
     "bf16_fused": (True, False, {}),
     "bf16_fused_cdt": (True, False, {"coordinate_descent_tuning": True}),
+    "int8_cdt": (False, True, {"coordinate_descent_tuning": True}),
+    "int8_cdt_all": (False, True, {"coordinate_descent_tuning": True, "coordinate_descent_check_all_directions": True}),
     "int8_fused": (True, True, {}),
     "int8_fused_cdt": (True, True, {"coordinate_descent_tuning": True}),
     # torchao's recommended_inductor_config_setter (its default with quantize_) adds these:
@@ -157,4 +159,5 @@ def fast_variants(args, names: list[str]) -> None:
 
 WORKERS = {"profile_unsloth": profile_unsloth, "profile_fast": profile_fast,
            "fast_variants_bf16": lambda args: fast_variants(args, ["bf16", "bf16_cdt", "bf16_fused", "bf16_fused_cdt"]),
-           "fast_variants_int8": lambda args: fast_variants(args, ["int8_fused", "int8_fused_cdt", "int8_fused_cdt_all"])}
+           "fast_variants_int8": lambda args: fast_variants(args, ["int8_cdt", "int8_cdt_all"]),
+           "fast_variants_int8_fused": lambda args: fast_variants(args, ["int8_fused_cdt", "int8_fused_cdt_all"])}
