@@ -133,8 +133,16 @@ class Throughput:
                 if state.global_step == skip:
                     sync()
                     outer.t0, outer.n0 = time.perf_counter(), state.num_input_tokens_seen
+                if state.global_step == state.max_steps:
+                    # Stop here, before the Trainer saves its end-of-training checkpoint: `bondhu
+                    # train` saves one (adapter, optimizer state), the seed recipe and d save none.
+                    self.stop(state)
 
             def on_train_end(self, a, state, control, **kw):
+                if outer.t1 is None:  # stopped before max_steps
+                    self.stop(state)
+
+            def stop(self, state):
                 sync()
                 outer.t1, outer.n1, outer.steps = time.perf_counter(), state.num_input_tokens_seen, state.global_step
 

@@ -44,6 +44,10 @@ class RichProgress(TrainerCallback):
         if state.global_step == self._start_step + self.warmup_steps:
             _sync()
             self._steady0 = (state.global_step, time.perf_counter(), state.num_input_tokens_seen)
+        if state.global_step == state.max_steps:
+            # Measured before the Trainer saves its end-of-training checkpoint: that is disk time,
+            # not training speed, and a short run would read much slower for it.
+            self._steady_end(state)
         if self.progress is not None:
             self.progress.update(self.task, completed=state.global_step)
 
@@ -67,11 +71,18 @@ class RichProgress(TrainerCallback):
         now = time.perf_counter()
         self.seconds = now - self._t0
         self.tokens = state.num_input_tokens_seen - self._tokens0
-        if self._steady0 and state.global_step > self._steady0[0]:
-            self.steady_tokens_per_second = (state.num_input_tokens_seen - self._steady0[2]) / (now - self._steady0[1])
+        if self.steady_tokens_per_second is None:  # stopped before max_steps
+            self._steady_end(state)
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+    def _steady_end(self, state) -> None:
+        if self._steady0 and state.global_step > self._steady0[0]:
+            _sync()
+            self.steady_tokens_per_second = ((state.num_input_tokens_seen - self._steady0[2])
+                                             / (time.perf_counter() - self._steady0[1]))
 
 
 def _sync() -> None:
