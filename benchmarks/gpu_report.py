@@ -32,13 +32,14 @@ def render(results: dict[str, dict], env: dict, command: str, wall: float | None
             ("c", "`bondhu train`, strategy `unsloth` (padding-free, batch 8)", "train_unsloth"),
             ("d", "bare Unsloth loop, fixed 2048-token rows, batch 2, Unsloth's offloaded checkpointing (ceiling)", "bare_unsloth")]
     lines = [BEGIN, f"### GPU run of {env.get('date')}", "",
-             f"Machine: {env.get('gpu')} (lent H100), Python {env.get('python')}, torch {env.get('torch')}, "
+             f"Machine: {env.get('gpu')} (lent), Python {env.get('python')}, torch {env.get('torch')}, "
              f"transformers {env.get('transformers')}, peft {env.get('peft')}, trl {env.get('trl')}, "
              f"bitsandbytes {env.get('bitsandbytes')}, unsloth {env.get('unsloth')}. Model: random weights with "
              "Llama-3.1-8B's shape; data: the bundled training split under the real Llama 3.1 tokenizer.", "",
              f"Command: `{command}`", "",
-             *([f"The run of the first command took {wall / 60:.1f} minutes with {lanes} parallel "
-                f"lane{'s' * (lanes > 1)} (one GPU each); each section's wall seconds: "
+             *([f"The run of the first command took {wall / 60:.1f} minutes "
+                + (f"in {lanes} parallel lanes (one GPU each)" if lanes > 1 else "on one GPU, one section after another")
+                + "; each section's wall seconds: "
                 + ", ".join(f"{k} {v['wall_seconds']:.0f}" for k, v in results.items()
                 if "wall_seconds" in v and not elsewhere(v))
                 + ".", ""] if wall else []),
@@ -107,7 +108,8 @@ def render(results: dict[str, dict], env: dict, command: str, wall: float | None
                    _fmt(fast.get("logits_rel_l2"), "{:.2e}") + (
                        f" (against an fp32 reference: bf16 reference {fast['reference_bf16_vs_fp32']:.2e}, "
                        f"fast path {fast['fast_vs_fp32']:.2e})" if "fast_vs_fp32" in fast else "") + (
-                       f"; merging alone (eager merged vs reference) {fast['merged_eager_vs_reference']:.2e}, "
+                       f"; merging{' and rounding to int8' if kind == 'int8' else ''} alone (eager merged vs reference) "
+                       f"{fast['merged_eager_vs_reference']:.2e}, "
                        f"the compiled static-cache step alone (fast vs eager merged) {fast['fast_vs_merged_eager']:.2e}"
                        if "fast_vs_merged_eager" in fast else ""))]
     lines += [target("evaluation: batch 16 ≥ 8 × batch 1 generated tokens/s (`--backend hf`)",
