@@ -47,7 +47,10 @@ def get_config(config: str | None, overrides: list[str] | None) -> BondhuConfig:
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bondhu").setLevel(logging.INFO)
-    for noisy in ("transformers", "datasets", "trl", "bitsandbytes", "peft", "accelerate", "httpx"):
+    # torchao (imported by transformers whenever it is installed) warns about its optional GPU
+    # kernels on every CPU-only start, and torch about torchao's enum registrations.
+    for noisy in ("transformers", "datasets", "trl", "bitsandbytes", "peft", "accelerate", "httpx", "torchao",
+                  "torch.utils._pytree"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if not verbose:  # Bondhu draws its own progress; the libraries' per-file bars are noise here
