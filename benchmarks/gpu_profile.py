@@ -1,7 +1,9 @@
-"""Where the time goes: run c's training step, and the fast path's decode step.
+"""Where the time goes: run c's training step, and the fast path's decode step; and the fast
+path's compile settings side by side.
 
     python benchmarks/gpu_workers.py profile_unsloth [--set key=value ...]
     python benchmarks/gpu_workers.py profile_fast
+    python benchmarks/gpu.py --sections build,fast_variants_bf16,fast_variants_int8,fast_variants_int8_fused
 
 Each prints torch.profiler kernel tables (sorted by CUDA time) to stdout, which gpu.py keeps
 in the section log, and a RESULT line with the timings.

@@ -236,15 +236,16 @@ def _fused_mlp_forward(self, x):
 
 
 def _fuse(parts) -> "torch.nn.Linear":
+    """One linear layer whose output is the ``parts``' outputs side by side."""
     import torch
 
     first = parts[0]
+    # On the meta device: the random initialisation is skipped, the real weights are assigned.
     fused = torch.nn.Linear(first.in_features, sum(p.out_features for p in parts), bias=first.bias is not None,
-                            device=first.weight.device, dtype=first.weight.dtype)
-    with torch.no_grad():
-        fused.weight.copy_(torch.cat([p.weight for p in parts]))
-        if first.bias is not None:
-            fused.bias.copy_(torch.cat([p.bias for p in parts]))
+                            device="meta")
+    fused.weight = torch.nn.Parameter(torch.cat([p.weight.detach() for p in parts]), requires_grad=False)
+    if first.bias is not None:
+        fused.bias = torch.nn.Parameter(torch.cat([p.bias.detach() for p in parts]), requires_grad=False)
     return fused
 
 
