@@ -112,7 +112,7 @@ def pretrain(model, tokenizer, texts: list[str], epochs: float, seed: int, block
         sched.step()
         opt.zero_grad()
     model.eval()
-    return float(loss)
+    return loss.item()
 
 
 def ensure_tiny(path: str | Path, spec: TinyModelSpec) -> Path:
