@@ -37,7 +37,7 @@ SINGLE_GPU = ["train_unsloth", "bare_unsloth", "seed_recipe", "train_qlora", "ma
 MULTI_GPU = ["ddp_qlora", "ddp_unsloth"]
 # Diagnostics, run only when named.
 DIAGNOSTICS = ["profile_unsloth", "profile_fast", "train_unsloth_cudnn", "fast_variants_bf16", "fast_variants_int8",
-               "fast_variants_int8_fused"]
+               "fast_variants_int8_fused", "fast_variants_int8_untuned"]
 GROUPS = {"all": ["build", *SINGLE_GPU], "scaling": ["build", *MULTI_GPU]}
 
 
