@@ -127,7 +127,7 @@ def infer_fast(args):
     compiled static-cache step. One process, so the merge and the reference are paid once."""
     import torch
 
-    from bondhu.chat.fast import INT8_COMPILE_OPTIONS, FastDecoder, load_fast, quantize_int8
+    from bondhu.chat.fast import decoder_for, load_fast
     from bondhu.config import load_config
 
     run = make_run(args)
@@ -148,13 +148,9 @@ def infer_fast(args):
         loaded.decoder = None
         torch._dynamo.reset()  # frees the bf16 step's CUDA graphs
         t = time.perf_counter()
-        quantize_int8(loaded.model)  # what load_fast does when the config asks for int8
-        on_gpu = torch.cuda.is_available()
-        loaded.decoder = FastDecoder(loaded.model, cfg.chat.context_tokens, compiled=on_gpu,
-                                     compile_options=INT8_COMPILE_OPTIONS)
-        if on_gpu:
-            with torch.inference_mode():
-                loaded.decoder.warm_up()
+        # What load_fast does after merging and fusing when the config asks for int8.
+        loaded.decoder = decoder_for(loaded.model, cfg.chat.model_copy(update={"fast_quantization": "int8"}),
+                                     compiled=torch.cuda.is_available())
         int8 = {"quantize_and_compile_seconds": round(time.perf_counter() - t, 1), **fast_speed(loaded, args.new_tokens)}
         logits["int8"] = fast_logits(loaded, ids, forced)
     except Exception as err:  # torchao missing or failing: the bf16 numbers still count

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from bondhu.chat.model import LoadedModel
-from bondhu.config import BondhuConfig, GenerationSettings
+from bondhu.config import BondhuConfig, ChatConfig, GenerationSettings
 from bondhu.errors import BondhuError
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class FastDecoder:
         self.capacity = capacity
         self.cache = StaticCache(config=self.model.config, max_cache_len=capacity)
         # A new cache means new tensor addresses, so a new graph.
-        self._step = torch.compile(self._forward, options=dict(self.compile_options)) if self.compiled else self._forward
+        self._step = torch.compile(self._forward, options=self.compile_options) if self.compiled else self._forward
 
     def _forward(self, ids, positions):
         out = self.model(input_ids=ids, position_ids=positions.unsqueeze(0), cache_position=positions,
@@ -301,13 +301,21 @@ def load_fast(run: str | Path, cfg: BondhuConfig | None = None, dtype: str = "au
     model, tokenizer, cfg = merged_model(run, dtype, device_map={"": 0} if on_gpu else None, cfg=cfg)
     model.config.use_cache = True
     fuse_projections(model)
-    int8 = cfg.chat.fast_quantization == "int8"
+    return LoadedModel(model, tokenizer, cfg, cfg.model.name_or_path, str(Path(run) / "adapter"), "fast",
+                       merged=True, decoder=decoder_for(model, cfg.chat, compiled=on_gpu))
+
+
+def decoder_for(model, chat: ChatConfig, compiled: bool) -> FastDecoder:
+    """A FastDecoder for merged ``model`` as ``chat`` asks (int8 quantizes the model in place),
+    compiled and warmed up when ``compiled``."""
+    import torch
+
+    int8 = chat.fast_quantization == "int8"
     if int8:
         quantize_int8(model)
-    decoder = FastDecoder(model, capacity=cfg.chat.context_tokens, compiled=on_gpu,
+    decoder = FastDecoder(model, capacity=chat.context_tokens, compiled=compiled,
                           compile_options=INT8_COMPILE_OPTIONS if int8 else COMPILE_OPTIONS)
-    if on_gpu:
+    if compiled:
         with torch.inference_mode():
             decoder.warm_up()
-    return LoadedModel(model, tokenizer, cfg, cfg.model.name_or_path, str(Path(run) / "adapter"), "fast",
-                       merged=True, decoder=decoder)
+    return decoder
