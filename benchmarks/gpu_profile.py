@@ -48,6 +48,15 @@ def profile_unsloth(args, first: int = 6, last: int = 7) -> None:
     result(section="profile_unsloth", steps=cb.steps)
 
 
+def loop_rate(decoder, ids: list[int], settings) -> float:
+    """Tokens per second of the decoder's own token loop for one reply to ``ids``."""
+    sync()
+    t = time.perf_counter()
+    n = len(list(decoder.tokens(ids, settings)))
+    sync()
+    return round(n / (time.perf_counter() - t), 1)
+
+
 def profile_fast(args, steps: int = 128) -> None:
     """The fast path's token loop against its bare compiled step (back to back, no host sync), the
     eager step, and a kernel table."""
@@ -60,13 +69,6 @@ def profile_fast(args, steps: int = 128) -> None:
     ids = prompt(loaded.tokenizer, 128)
     settings = greedy(steps)
     out = {}
-
-    def loop_rate(decoder):
-        sync()
-        t = time.perf_counter()
-        n = len(list(decoder.tokens(ids, settings)))
-        sync()
-        return round(n / (time.perf_counter() - t), 1)
 
     def bare(decoder, fn):
         """ms per step, issuing ``steps`` steps with no host sync in between."""
@@ -83,8 +85,8 @@ def profile_fast(args, steps: int = 128) -> None:
     eager = lambda d, tok, pos, positions: d._forward(tok, positions[pos:pos + 1])  # noqa: E731
     with torch.inference_mode():
         d = loaded.decoder
-        out["loop_tokens_per_second"] = loop_rate(d)
-        out["loop_tokens_per_second_again"] = loop_rate(d)
+        out["loop_tokens_per_second"] = loop_rate(d, ids, settings)
+        out["loop_tokens_per_second_again"] = loop_rate(d, ids, settings)
         out["compiled_step_ms_no_sync"] = bare(d, compiled)
         out["eager_step_ms_no_sync"] = bare(d, eager)
         acts = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
@@ -142,17 +144,11 @@ def fast_variants(args, names: list[str]) -> None:
         with torch.inference_mode():
             decoder.warm_up()
             compile_s = time.perf_counter() - t
-            rates = []
-            for _ in range(3):
-                sync()
-                t = time.perf_counter()
-                n = len(list(decoder.tokens(ids, settings)))
-                sync()
-                rates.append(n / (time.perf_counter() - t))
+            best = max(loop_rate(decoder, ids, settings) for _ in range(3))
             forced = forced or list(decoder.tokens(ids, greedy(16)))
             logits = decoder.teacher_forced_logits(ids, forced)
         ref = logits if ref is None else ref
-        out[name] = {"compile_seconds": round(compile_s, 1), "tokens_per_second": round(max(rates), 1),
+        out[name] = {"compile_seconds": round(compile_s, 1), "tokens_per_second": best,
                      "logits_vs_first": (torch.linalg.norm(logits - ref) / torch.linalg.norm(ref)).item()}
         print(name, out[name], flush=True)
         del decoder
