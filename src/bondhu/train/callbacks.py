@@ -77,7 +77,6 @@ class RichProgress(TrainerCallback):
             self.progress.stop()
             self.progress = None
 
-
     def _steady_end(self, state) -> None:
         if self._steady0 and state.global_step > self._steady0[0]:
             _sync()
