@@ -15,10 +15,12 @@ from rich.table import Table
 
 from bondhu.config import BondhuConfig, load_config
 from bondhu.errors import BondhuError
+from bondhu.safety.cli import safety_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Bondhu: an empathetic Bengali LLaMA 3.1 chatbot.")
 data_app = typer.Typer(no_args_is_help=True, help="Prepare and inspect conversation data.")
 app.add_typer(data_app, name="data")
+app.add_typer(safety_app, name="safety")
 console = Console()
 err_console = Console(stderr=True)
 

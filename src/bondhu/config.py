@@ -158,6 +158,19 @@ class ChatConfig(_Section):
     helpline_regions: list[str] = ["BD", "IN"]
 
 
+class SafetyConfig(_Section):
+    """The crisis detector (docs/safety.md): which classifier, and how far back a conversation is read."""
+
+    # None: the classifier file bundled with Bondhu; a path: one built by `bondhu safety train`.
+    classifier: str | None = None
+    # User turns read together for conversation-level risk (the newest and the ones before it).
+    window: int = Field(3, ge=1, le=20)
+    # After a crisis, this many later turns keep the helplines visible and the model reminded.
+    elevated_turns: int = Field(3, ge=0, le=50)
+    # Replace model replies that give method details or encourage self-harm.
+    check_output: bool = True
+
+
 class ServeConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -181,6 +194,7 @@ class BondhuConfig(_Section):
     generation: GenerationSettings = GenerationSettings()
     evaluation: EvaluationConfig = EvaluationConfig()
     chat: ChatConfig = ChatConfig()
+    safety: SafetyConfig = SafetyConfig()
     serve: ServeConfig = ServeConfig()
 
     @model_validator(mode="after")

@@ -8,12 +8,12 @@ from fastapi.testclient import TestClient
 
 import bondhu.serve.app as server
 from bondhu.chat.model import prompt_ids
-from bondhu.chat.safety import SafetyLayer, crisis_reply, load_helplines
+from bondhu.safety import SafetyLayer, crisis_reply, load_helplines
 from bondhu.chat.session import Reply
 from bondhu.serve.app import create_app
 
 USER = [{"role": "user", "content": "আজ মনটা খুব খারাপ।"}]
-CRISIS = "ami ar bachte chai na"
+CRISIS = "ajke rate ghumer oshudh gula sob kheye felbo"
 GREEDY = {"model": "bondhu", "messages": USER, "temperature": 0, "max_tokens": 6}
 ERROR_KEYS = {"message", "type", "param", "code"}
 
@@ -67,7 +67,7 @@ def test_non_stream_reply(client, app, loaded):
     assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-") and body["model"] == "bondhu"
     choice = body["choices"][0]
     assert choice["message"]["role"] == "assistant" and choice["message"]["content"].strip()
-    assert choice["finish_reason"] in ("stop", "length") and body["bondhu"] == {"crisis": False}
+    assert choice["finish_reason"] in ("stop", "length") and body["bondhu"]["crisis"] is False and body["bondhu"]["level"] == "none"
     usage = body["usage"]
     system = {"role": "system", "content": loaded.config.data.system_prompt}
     assert usage["prompt_tokens"] == len(prompt_ids(loaded, [system, *USER]))
@@ -85,7 +85,7 @@ def test_stream_reply_matches_the_non_stream_one(client, sse):
     chunks = events[:-1]
     assert {c["object"] for c in chunks} == {"chat.completion.chunk"} and len({c["id"] for c in chunks}) == 1
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
-    assert chunks[0]["bondhu"] == {"crisis": False}
+    assert chunks[0]["bondhu"]["crisis"] is False and chunks[0]["bondhu"]["level"] == "none"
     assert chunks[-1]["choices"][0]["delta"] == {}
     assert chunks[-1]["choices"][0]["finish_reason"] == alone["choices"][0]["finish_reason"]
     assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
@@ -331,3 +331,47 @@ def test_serve_cli_errors(run_cli, tmp_path):
     assert bad_port.code != 0 and "65535" in bad_port.err and "Traceback" not in bad_port.err
     assert "serve" in run_cli("--help").out
 
+
+
+# ------------------------------------------------------------------ tiers, context, withdrawn replies
+CONCERN = "ami sobar jonno ekta bojha"
+
+
+def test_a_concern_is_answered_by_the_model_then_checked_in_with_helplines(client, sse):
+    body = client.post("/v1/chat/completions", json={**GREEDY, "messages": [{"role": "user", "content": CONCERN}],
+                                                     "max_tokens": 8}).json()
+    flag, text = body["bondhu"], body["choices"][0]["message"]["content"]
+    assert flag["level"] == "concern" and flag["crisis"] is False and flag["category"]
+    assert flag["helplines"] and "নিজেকে আঘাত" in text and text.rstrip().endswith("।")
+    events = sse(client.post("/v1/chat/completions", json={**GREEDY, "stream": True, "max_tokens": 8,
+                                                            "messages": [{"role": "user", "content": CONCERN}]}).text)
+    assert events[0]["bondhu"]["level"] == "concern" and events[0]["bondhu"]["helplines"]
+    assert any(isinstance(e, dict) and (e.get("bondhu") or {}).get("check_in") for e in events)
+
+
+def test_the_server_reads_the_conversation_it_is_sent(client):
+    turns = [{"role": "user", "content": "সব চেষ্টা করে দেখেছি, কিছুতেই কিছু হয় না"},
+             {"role": "assistant", "content": "শুনছি।"}, {"role": "user", "content": "তাই ঠিক করেছি চলে যাব"}]
+    body = client.post("/v1/chat/completions", json={**GREEDY, "messages": turns}).json()
+    assert body["bondhu"]["crisis"] is True and body["bondhu"]["from_context"] is True
+    after = [{"role": "user", "content": CRISIS}, {"role": "assistant", "content": "…"},
+             {"role": "user", "content": "ধন্যবাদ, একটু ভালো লাগছে"}]
+    flag = client.post("/v1/chat/completions", json={**GREEDY, "messages": after}).json()["bondhu"]
+    assert flag["crisis"] is False and flag["elevated"] is True and flag["helplines"]
+
+
+def test_an_unsafe_reply_is_withdrawn_in_both_modes(loaded, monkeypatch, sse):
+    from bondhu.chat.session import Withdrawn
+
+    def fake(loaded_, messages, settings, safety, context_tokens, stop=None):
+        gone = Withdrawn(safety.replacement)
+        gone.reason = "method details"
+        return Reply(safety.check("ভালো আছি"), iter(["ঘুমের ", gone]), False)
+
+    monkeypatch.setattr(server, "respond", fake)
+    with TestClient(create_app(loaded)) as c:
+        body = c.post("/v1/chat/completions", json=GREEDY).json()
+        assert body["choices"][0]["message"]["content"] == SafetyLayer().replacement
+        assert body["bondhu"]["withdrawn"] == "method details"
+        events = sse(c.post("/v1/chat/completions", json={**GREEDY, "stream": True}).text)
+        assert any(isinstance(e, dict) and (e.get("bondhu") or {}).get("withdrawn") == "method details" for e in events)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bondhu.chat.safety import load_helplines
+from bondhu.safety import load_helplines
 from bondhu.serve.app import create_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -79,7 +79,7 @@ def test_chat_streams_keeps_the_conversation_shows_crisis_help_and_resets(page):
     assert [m["role"] for m in saved] == ["user", "assistant"]
 
     # A crisis message gets the fixed message in a distinct box with tap-to-call helplines.
-    _send(page, "ami ar bachte chai na", with_enter=True)
+    _send(page, "ajke rate ghumer oshudh gula sob kheye felbo", with_enter=True)
     crisis = page.locator(".bubble.assistant .crisis")
     expect(crisis).to_have_count(1)
     expect(crisis).to_be_visible()
@@ -100,3 +100,23 @@ def test_chat_streams_keeps_the_conversation_shows_crisis_help_and_resets(page):
     page.reload()
     expect(page.locator(".bubble")).to_have_count(0)
     assert not page.problems and not page.foreign
+
+
+def test_a_concern_shows_the_reply_with_helplines_below_it(page):
+    from playwright.sync_api import expect
+
+    page.click("#reset")
+    _send(page, "ami sobar jonno ekta bojha")
+    reply = page.locator(".bubble.assistant").last
+    expect(reply.locator(".crisis")).to_have_count(0)  # not the crisis box: the model answered
+    expect(reply.locator(".support a[href^='tel:']")).to_have_count(len(_tels()))
+    expect(reply.locator(".text")).to_contain_text("নিজেকে আঘাত")
+    page.reload()
+    expect(page.locator(".bubble.assistant .support a[href^='tel:']")).to_have_count(len(_tels()))
+    page.click("#reset")
+    assert not page.problems and not page.foreign
+
+
+def _tels() -> list[str]:
+    helplines = load_helplines()
+    return [ln["tel"] for r in helplines["regions"].values() for ln in r["lines"]]

@@ -12,7 +12,7 @@ import pytest
 from bondhu.serve.app import create_app
 
 USER = [{"role": "user", "content": "আজ মনটা খুব খারাপ।"}]
-CRISIS = "ami ar bachte chai na"
+CRISIS = "ajke rate ghumer oshudh gula sob kheye felbo"
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_the_official_openai_client(url, loaded, serving):
     assert done.choices[0].message.role == "assistant" and done.choices[0].message.content.strip()
     assert done.choices[0].finish_reason in ("stop", "length")
     assert done.usage.total_tokens == done.usage.prompt_tokens + done.usage.completion_tokens
-    assert done.model_extra["bondhu"] == {"crisis": False}
+    assert done.model_extra["bondhu"]["level"] == "none"
 
     chunks = list(client.chat.completions.create(model="bondhu", messages=USER, temperature=0, max_tokens=8,
                                                  stream=True, stream_options={"include_usage": True}))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from bondhu.chat.model import LoadedModel, load_for_inference, prompt_ids, stream
-from bondhu.chat.safety import SafetyAssessment, SafetyLayer
+from bondhu.safety import Assessment, SafetyLayer
 from bondhu.config import BondhuConfig, GenerationSettings
 from bondhu.data.normalize import normalize_bengali
 from bondhu.data.template import with_system
@@ -49,30 +49,62 @@ def trim_history(loaded: LoadedModel, messages: list[dict], budget: int) -> tupl
     return system + body, ids
 
 
+class Withdrawn(str):
+    """A piece that withdraws everything streamed before it: the model's reply gave method details
+    or encouraged self-harm, and this text replaces it (a server sends it as its own event)."""
+
+    reason: str = ""
+
+
+def guard_output(pieces: Iterator[str], safety: SafetyLayer, stop: threading.Event | None) -> Iterator[str]:
+    """Pass pieces through while the reply so far is safe; on the first unsafe stretch, stop the
+    model and yield a ``Withdrawn`` replacement instead of the rest."""
+    text = ""
+    for piece in pieces:
+        text += piece
+        if reason := safety.unsafe(text):
+            if stop is not None:
+                stop.set()
+            out = Withdrawn(safety.replacement)
+            out.reason = reason
+            yield out
+            return
+        yield piece
+
+
 @dataclass
 class Reply:
     """One answer: its assessment, and its text as a stream of pieces."""
 
-    assessment: SafetyAssessment
+    assessment: Assessment
     pieces: Iterator[str]
     crisis: bool
     prompt_tokens: int = 0  # the trimmed prompt the model sees (usage accounting)
+    check_in: str | None = None  # follows the model's reply on a concern
+
+
+def _with_note(messages: list[dict], note: str | None) -> list[dict]:
+    if not note:
+        return messages
+    return [{"role": "system", "content": messages[0]["content"] + "\n\n" + note}, *messages[1:]]
 
 
 def respond(loaded: LoadedModel, messages: list[dict], settings: GenerationSettings, safety: SafetyLayer,
             context_tokens: int, stop: threading.Event | None = None) -> Reply:
-    """Assess the newest user message, then stream the crisis message or a generated, filtered reply."""
+    """Assess the conversation, then stream the crisis message, or a generated, checked and filtered
+    reply (followed by a check-in on a concern)."""
     messages = with_system([{"role": m["role"], "content": normalize_bengali(m["content"])} for m in messages],
                            loaded.config.data.system_prompt)
-    user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-    assessment = safety.check(user)
+    assessment = safety.check_conversation(messages)
+    messages = _with_note(messages, safety.system_note(assessment))
     budget = max(64, context_tokens - settings.max_new_tokens)
     _, prompt = trim_history(loaded, messages, budget)
     crisis_text = safety.reply_for(assessment)
     if crisis_text is not None:
         return Reply(assessment, iter([crisis_text]), True, len(prompt))
-    pieces = filter_stream(stream(loaded, prompt, settings, stop), safety.clean_output)
-    return Reply(assessment, pieces, False, len(prompt))
+    stop = stop or threading.Event()
+    pieces = guard_output(filter_stream(stream(loaded, prompt, settings, stop), safety.clean_output), safety, stop)
+    return Reply(assessment, pieces, False, len(prompt), safety.check_in_for(assessment))
 
 
 class ChatSession:
@@ -81,9 +113,9 @@ class ChatSession:
     def __init__(self, loaded: LoadedModel, config: BondhuConfig | None = None, safety: SafetyLayer | None = None):
         self.loaded = loaded
         self.config = config or loaded.config
-        self.safety = safety or SafetyLayer.from_config(self.config.chat)
+        self.safety = safety or SafetyLayer.from_config(self.config.chat, self.config.safety)
         self.history: list[dict] = []
-        self.last_assessment: SafetyAssessment | None = None
+        self.last_assessment: Assessment | None = None
 
     @classmethod
     def from_run(cls, run: str | Path, backend: str = "auto") -> "ChatSession":
@@ -101,8 +133,15 @@ class ChatSession:
         parts: list[str] = []
         try:
             for piece in reply.pieces:
+                if isinstance(piece, Withdrawn):
+                    parts = [str(piece)]
+                    yield "\n\n" + piece
+                    continue
                 parts.append(piece)
                 yield piece
+            if reply.check_in:
+                parts.append("\n\n" + reply.check_in)
+                yield "\n\n" + reply.check_in
         finally:
             # A reply cut short (Ctrl-C, /stop) still stays in the history as far as it got.
             self.history.append({"role": "assistant", "content": "".join(parts).strip() or "…"})

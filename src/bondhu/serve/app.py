@@ -30,8 +30,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bondhu.chat.model import LoadedModel
-from bondhu.chat.safety import SafetyLayer, chosen_regions
-from bondhu.chat.session import respond
+from bondhu.chat.session import Reply, Withdrawn, respond
+from bondhu.safety import SafetyLayer
 from bondhu.config import BondhuConfig, GenerationSettings
 
 log = logging.getLogger(__name__)
@@ -236,20 +236,22 @@ class _EventStream(StreamingResponse):
                 await self.body_iterator.aclose()  # runs the readers' finally blocks now
 
 
-def _helplines(safety: SafetyLayer) -> list[dict]:
-    regions = safety.helplines["regions"]
-    codes = chosen_regions(safety.helplines, safety.regions)  # the regions the crisis reply lists
-    return [{"region": c, "region_name": regions[c]["name"], "name": ln["name"]["bn"], "name_en": ln["name"]["en"],
-             "number": ln["number"], "tel": ln["tel"], "hours": ln["hours"], "description": ln["description"],
-             "emergency": bool(ln.get("emergency"))} for c in codes for ln in regions[c]["lines"]]
+def safety_meta(reply: Reply, safety: SafetyLayer) -> dict:
+    """The machine-readable flag every response carries: level, category, and the helplines
+    whenever the level is crisis or concern or the session is elevated after a crisis."""
+    a = reply.assessment
+    meta = {"crisis": reply.crisis, "level": a.level, "category": a.category, "elevated": a.elevated,
+            "from_context": a.from_context}
+    if a.needs_helplines:
+        meta["helplines"] = safety.helpline_list
+    return meta
 
 
 def create_app(loaded: LoadedModel, config: BondhuConfig | None = None, safety: SafetyLayer | None = None) -> FastAPI:
     """/v1/chat/completions, /v1/models, /health, the chat page at /; errors (pydantic's too) in OpenAI's shape."""
     cfg = config or loaded.config
-    safety = safety or SafetyLayer.from_config(cfg.chat)
+    safety = safety or SafetyLayer.from_config(cfg.chat, cfg.safety)
     serve, slots, created = cfg.serve, Slots(cfg.serve.queue_size), int(time.time())
-    crisis_meta = {"crisis": True, "helplines": _helplines(safety)}
     app = FastAPI(title="Bondhu", docs_url=None, redoc_url=None)  # the docs pages would load CDN assets
     app.state.loaded, app.state.config, app.state.safety, app.state.slots = loaded, cfg, safety, slots
 
@@ -303,16 +305,17 @@ def create_app(loaded: LoadedModel, config: BondhuConfig | None = None, safety: 
             queue = asyncio.Queue()
             for item in ("".join(reply.pieces), _END):
                 queue.put_nowait(item)
-            pieces, meta = _read(request, queue, cancel, slots), crisis_meta
+            pieces = _read(request, queue, cancel, slots)
         elif not slots.acquire():
             raise APIError(503, "Bondhu is busy with other conversations; please retry shortly.", None,
                            "server_busy", "server_error", {"Retry-After": str(RETRY_AFTER_S)})
         else:
             try:
-                pieces, meta = _read(request, _pump(reply.pieces, slots.release), cancel, slots), {"crisis": False}
+                pieces = _read(request, _pump(reply.pieces, slots.release), cancel, slots)
             except BaseException:
                 slots.release()
                 raise
+        meta = safety_meta(reply, safety)
         text = _Text([] if reply.crisis else stops)  # the crisis message is never cut short
         base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": serve.model_id,
                 "system_fingerprint": None}
@@ -328,10 +331,15 @@ def create_app(loaded: LoadedModel, config: BondhuConfig | None = None, safety: 
         if not req.stream:
             async with aclosing(pieces):
                 async for piece in pieces:
+                    if isinstance(piece, Withdrawn):
+                        text, meta["withdrawn"] = _Text([]), piece.reason
                     text.feed(piece)
                     if text.stopped:
                         break
             text.flush()
+            if reply.check_in:
+                text.feed("\n\n" + reply.check_in)
+                text.flush()
             stats, reason = usage()
             message = {"role": "assistant", "content": text.raw[:text.sent].strip(), "refusal": None}
             return {**base, "object": "chat.completion", "bondhu": meta, "usage": stats,
@@ -351,12 +359,17 @@ def create_app(loaded: LoadedModel, config: BondhuConfig | None = None, safety: 
                 yield chunk({"role": "assistant", "content": ""}, bondhu=meta)
                 try:
                     async for piece in pieces:
+                        if isinstance(piece, Withdrawn):  # replaces what was sent: the page redraws
+                            yield chunk({"content": str(piece)}, bondhu={"withdrawn": piece.reason})
+                            break
                         if out := text.feed(piece):
                             yield chunk({"content": out})
                         if text.stopped:
                             break
                     if out := text.flush():
                         yield chunk({"content": out})
+                    if reply.check_in:
+                        yield chunk({"content": "\n\n" + reply.check_in}, bondhu={"check_in": True})
                 except Exception as err:
                     log.error("generation failed: %s", type(err).__name__)
                     failed = APIError(500, "Generation failed; please retry.", kind="server_error")

@@ -82,6 +82,14 @@
     text.className = "text";
     text.textContent = msg.content || (msg.pending ? "…" : "");
     el.replaceChildren(who, text);
+    // A concern, or the turns after a crisis: the reply, then the helplines below it.
+    const ul = msg.support ? helplineList(msg.helplines) : null;
+    if (ul) {
+      const box = document.createElement("aside");
+      box.className = "support";
+      box.append(ul);
+      el.append(box);
+    }
   }
 
   function crisisBox(msg, fresh) {
@@ -94,25 +102,30 @@
     text.className = "text";
     text.textContent = msg.content;
     box.append(title);
-    const lines = (msg.helplines || []).filter((l) => l && TEL.test(String(l.tel || "")));
-    if (lines.length) {
-      const ul = document.createElement("ul");
-      ul.className = "helplines";
-      for (const line of lines) {
-        const li = document.createElement("li");
-        const a = document.createElement("a");
-        a.href = "tel:" + line.tel;
-        a.className = "call" + (line.emergency ? " emergency" : "");
-        a.textContent = `${TEXT.call}: ${line.name} · ${line.number}`;
-        const info = document.createElement("small");
-        info.textContent = [line.region_name, line.hours].filter(Boolean).join(" · ");
-        li.append(a, info);
-        ul.append(li);
-      }
-      box.append(ul);
-    }
+    const ul = helplineList(msg.helplines);
+    if (ul) box.append(ul);
     box.append(text);
     return box;
+  }
+
+  // Helplines as call links; only numbers that look like numbers become tel: links.
+  function helplineList(helplines) {
+    const lines = (helplines || []).filter((l) => l && TEL.test(String(l.tel || "")));
+    if (!lines.length) return null;
+    const ul = document.createElement("ul");
+    ul.className = "helplines";
+    for (const line of lines) {
+      const li = document.createElement("li");
+      const a = document.createElement("a");
+      a.href = "tel:" + line.tel;
+      a.className = "call" + (line.emergency ? " emergency" : "");
+      a.textContent = `${TEXT.call}: ${line.name} · ${line.number}`;
+      const info = document.createElement("small");
+      info.textContent = [line.region_name, line.hours].filter(Boolean).join(" · ");
+      li.append(a, info);
+      ul.append(li);
+    }
+    return ul;
   }
 
   // The newest messages that fit the server's limits, starting with a user turn.
@@ -159,10 +172,15 @@
 
   function apply(chunk, reply, el) {
     if (chunk.error) throw new Error(chunk.error.message || TEXT.failed);
-    if (chunk.bondhu && chunk.bondhu.crisis) {
+    const flag = chunk.bondhu;
+    if (flag && flag.crisis) {
       reply.crisis = true;
-      reply.helplines = Array.isArray(chunk.bondhu.helplines) ? chunk.bondhu.helplines : [];
+      reply.helplines = Array.isArray(flag.helplines) ? flag.helplines : [];
+    } else if (flag && Array.isArray(flag.helplines) && flag.helplines.length) {
+      reply.support = true; // concern, or a session still elevated after a crisis
+      reply.helplines = flag.helplines;
     }
+    if (flag && flag.withdrawn) reply.content = ""; // the model's unsafe reply is replaced, not kept
     const choice = chunk.choices && chunk.choices[0];
     const piece = choice && choice.delta && choice.delta.content;
     if (typeof piece === "string") reply.content += piece;
@@ -173,6 +191,7 @@
       return;
     }
     if (box) box.querySelector(".text").textContent = reply.content;
+    else if (reply.support && !el.querySelector(".support")) fill(el, reply, true);
     else el.querySelector(".text").textContent = reply.content || "…";
     if (!reply.crisis) scrollDown();
   }

@@ -1,0 +1,121 @@
+"""The trained part of the detector: scikit-learn n-grams over folded text plus lexicon concepts.
+
+Features, all from ``bondhu.safety.canonical.fold`` so Bengali script and Banglish share them:
+character n-grams (2 to 5, within words; they survive dialect endings and missing vowel signs),
+word uni- and bigrams, and one indicator per lexicon concept found in the text, so the model
+learns how far to trust a concept in context. A multinomial logistic regression gives
+probabilities for none, concern and crisis. Two thresholds, chosen on the development set and
+stored in the model file, turn them into a level.
+
+The file is a compressed joblib pickle with its training metadata. Load only files you built
+or got from this project: a pickle runs code when it is loaded. ``bondhu safety train``
+rebuilds it from ``data/safety/train.tsv`` in seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from bondhu.errors import BondhuError
+from bondhu.safety.canonical import fold
+from bondhu.safety.lexicon import _pool, load_concepts
+
+LEVELS = ("none", "concern", "crisis")
+MODEL_FILE = "detector.joblib"
+
+
+def fold_all(texts) -> list[str]:
+    """``fold`` over a batch (a module-level function, so the pipeline pickles)."""
+    return [fold(t) for t in texts]
+
+
+def concept_features(texts) -> list[dict[str, float]]:
+    """One indicator per lexicon concept present after safe senses are removed."""
+    concepts = load_concepts()
+    return [{k: 1.0 for k, v in _pool(t, concepts).items() if v} for t in texts]
+
+
+def build_pipeline(c: float = 4.0, seed: int = 0) -> Pipeline:
+    """The untrained model: features (see the module docstring) into logistic regression."""
+    text = make_pipeline(FunctionTransformer(fold_all), FeatureUnion([
+        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, max_features=60000,
+                                  sublinear_tf=True)),
+        ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, max_features=20000,
+                                  token_pattern=r"\S+", sublinear_tf=True)),
+    ]))
+    concepts = make_pipeline(FunctionTransformer(concept_features), DictVectorizer())
+    features = FeatureUnion([("text", text), ("concepts", concepts)])
+    return Pipeline([("features", features),
+                     ("model", LogisticRegression(C=c, max_iter=3000, class_weight="balanced", random_state=seed))])
+
+
+@dataclass
+class Classifier:
+    """A fitted pipeline with its thresholds: crisis when P(crisis) ≥ ``crisis_at``, concern when
+    P(concern) + P(crisis) ≥ ``concern_at``."""
+
+    pipeline: Pipeline
+    crisis_at: float = 0.5
+    concern_at: float = 0.5
+    meta: dict = field(default_factory=dict)
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """Rows of P(none), P(concern), P(crisis)."""
+        proba = self.pipeline.predict_proba(texts)
+        order = [list(self.pipeline.classes_).index(level) for level in LEVELS]
+        return proba[:, order]
+
+    def levels(self, texts: list[str]) -> list[tuple[str, float]]:
+        """The level of each text and its risk score P(concern) + P(crisis)."""
+        out = []
+        for _, concern, crisis in self.probabilities(texts):
+            level = "crisis" if crisis >= self.crisis_at else "concern" if concern + crisis >= self.concern_at else "none"
+            out.append((level, float(concern + crisis)))
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        self.meta["sklearn"] = sklearn.__version__
+        joblib.dump({"pipeline": self.pipeline, "crisis_at": self.crisis_at, "concern_at": self.concern_at,
+                     "meta": self.meta}, path, compress=("xz", 6))
+        return path
+
+
+def train(texts: list[str], labels: list[str], seed: int = 0) -> Classifier:
+    """Fit the pipeline on labelled texts (labels from ``LEVELS``)."""
+    pipe = build_pipeline(seed=seed)
+    pipe.fit(texts, labels)
+    return Classifier(pipe, meta={"n_train": len(texts)})
+
+
+def bundled_path() -> Path:
+    return Path(str(resources.files("bondhu.safety").joinpath(MODEL_FILE)))
+
+
+def load(path: str | Path | None = None) -> Classifier:
+    """Load a model file (the bundled one by default), with one clear error if it cannot be read."""
+    path = Path(path) if path else bundled_path()
+    if not path.is_file():
+        raise BondhuError(f"{path}: crisis classifier not found; rebuild it with `bondhu safety train`")
+    try:
+        blob = joblib.load(path)
+        return Classifier(blob["pipeline"], blob["crisis_at"], blob["concern_at"], blob.get("meta", {}))
+    except Exception as err:  # a truncated file or one from an incompatible scikit-learn
+        raise BondhuError(f"{path}: crisis classifier cannot be loaded ({type(err).__name__}: {err}); "
+                          "rebuild it with `bondhu safety train`") from None
+
+
+def file_digest(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

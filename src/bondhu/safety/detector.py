@@ -1,0 +1,155 @@
+"""The crisis detector: the concept lexicon and the trained classifier, message by message and
+over the recent turns of a conversation.
+
+Either part can raise the alarm, and the higher level wins. The lexicon is explicit and
+explains itself; the classifier generalizes to phrasings no rule lists. Conversation-level
+risk reads the last ``window`` user turns together ("I've tried everything" then "so I've
+decided to go"), and a session stays elevated for ``elevated_turns`` turns after a crisis.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bondhu.safety import classifier as clf
+from bondhu.safety.lexicon import judge
+
+RANK = {"none": 0, "concern": 1, "crisis": 2}
+_RO_WORDS = set("ami amar amake tumi tomar apni apnar ki kি keno kemon ache achhe nai nei na kichu kisu kicu r ar "
+                "valo bhalo lage lagche lagse korbo korchi korsi krbo jabo jamu hobe hoye hoy eta oita sob shob "
+                "ekta onek khub mone mon chai cai icche iccha kore kore diye dibo debo theke jonno jibon life ta "
+                "tai kintu tobe bolo bol bolte parchi parina pari jani bujhi".split())
+_EN_WORDS = set("i i'm im me my the a an is are was am to of and in it that this you your what do don't dont "
+                "not can can't cant will want with for on at be have just so but feel like".split())
+
+
+def detect_script(text: str) -> str:
+    """"bengali", "romanized", "english" or "mixed", from letters and common words."""
+    bn = sum("\u0980" <= c <= "\u09ff" for c in text)
+    la = sum(c.isascii() and c.isalpha() for c in text)
+    if bn and la and min(bn, la) / (bn + la) >= 0.15:
+        return "mixed"
+    if bn >= la and bn:
+        return "bengali"
+    tokens = re.findall(r"[a-z']+", text.lower())
+    ro, en = sum(w in _RO_WORDS for w in tokens), sum(w in _EN_WORDS for w in tokens)
+    if ro and en and min(ro, en) / (ro + en) >= 0.3:
+        return "mixed"
+    return "romanized" if ro > en else "english"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The detector's view of one message or conversation.
+
+    ``level`` is "crisis", "concern" or "none"; ``reasons`` name the rules and scores that
+    decided it and never quote the person's words, so they can be logged. ``elevated`` is set
+    when a recent earlier turn was a crisis: helplines stay visible and the model is told to
+    keep safety in view.
+    """
+
+    level: str
+    category: str | None = None
+    reasons: tuple[str, ...] = ()
+    script: str = "bengali"
+    score: float = 0.0
+    elevated: bool = False
+    from_context: bool = False  # the level comes from the recent turns together, not the newest alone
+
+    @property
+    def is_crisis(self) -> bool:
+        return self.level == "crisis"
+
+    @property
+    def needs_helplines(self) -> bool:
+        return self.level != "none" or self.elevated
+
+
+class Detector(Protocol):
+    """What chat, the server and evaluation call."""
+
+    def assess(self, text: str) -> Assessment: ...
+
+    def assess_conversation(self, user_turns: list[str]) -> Assessment: ...
+
+
+_CLASSIFIER_CATEGORY = "classifier"
+
+
+def combine(lexicon: str, model: str, risk: float, concern_at: float) -> str:
+    """The detector's level from its two parts. Either part raises the alarm on its own; a
+    lexicon crisis is a crisis when the classifier also sees risk, and a concern otherwise, so a
+    rule that fires on a news report or a story asks the person plainly instead of replacing
+    the conversation with the crisis message."""
+    if lexicon == "crisis" and risk < concern_at:
+        lexicon = "concern"
+    return max(lexicon, model, key=RANK.__getitem__)
+
+
+@dataclass
+class CrisisDetector:
+    """Lexicon plus classifier. ``classifier=None`` loads the bundled model file."""
+
+    classifier: clf.Classifier | None = None
+    window: int = 3
+    elevated_turns: int = 3
+    use_lexicon: bool = True
+    use_classifier: bool = True
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.classifier is None and self.use_classifier:
+            self.classifier = clf.load()
+
+    def _score(self, texts: list[str]) -> list[Assessment]:
+        model = self.classifier.levels(texts) if self.use_classifier else [("none", 0.0)] * len(texts)
+        out = []
+        for text, (m_level, score) in zip(texts, model):
+            lex = judge(text) if self.use_lexicon else None
+            lex_level = lex.level if lex else "none"
+            concern_at = self.classifier.concern_at if self.use_classifier else 0.0
+            level = combine(lex_level, m_level, score, concern_at)
+            category = (lex.category if lex_level != "none" else None) or _CLASSIFIER_CATEGORY
+            reasons = list(lex.reasons) if lex_level != "none" else []
+            if m_level != "none":
+                reasons.append(f"classifier: {m_level} (risk {score:.2f})")
+            out.append(Assessment(level, category if level != "none" else None, tuple(reasons),
+                                  detect_script(text), score))
+        return out
+
+    def assess(self, text: str) -> Assessment:
+        """Assess one message."""
+        return self._score([text])[0]
+
+    def assess_many(self, texts: list[str]) -> list[Assessment]:
+        """Assess messages in one classifier batch (evaluation)."""
+        return self._score(texts)
+
+    def assess_conversation(self, user_turns: list[str]) -> Assessment:
+        """Assess the newest user turn in the light of the ones before it."""
+        turns = [t for t in user_turns if t and t.strip()]
+        if not turns:
+            return Assessment("none")
+        recent = turns[-self.window:]
+        earlier = turns[-(self.elevated_turns + 1):-1]
+        texts = [recent[-1]]
+        if len(recent) > 1:
+            texts += ["\n".join(recent), "\n".join(recent[:-1])]
+        texts += earlier
+        scored = self._score(texts)
+        newest = scored[0]
+        result = newest
+        if len(recent) > 1:
+            together, before = scored[1], scored[2]
+            # The turns together count only where the newest turn raised them: an earlier
+            # crisis on its own is handled by elevation, not by repeating the crisis reply.
+            if RANK[together.level] > max(RANK[newest.level], RANK[before.level]):
+                result = Assessment(together.level, together.category,
+                                    ("conversation: recent turns together",) + together.reasons,
+                                    newest.script, together.score, from_context=True)
+        prior = scored[3 if len(recent) > 1 else 1:]
+        elevated = any(a.is_crisis for a in prior) or (len(recent) > 1 and scored[2].is_crisis)
+        return Assessment(result.level, result.category, result.reasons, newest.script, result.score,
+                          elevated=elevated, from_context=result.from_context)

@@ -1,0 +1,87 @@
+"""The detector as chat and the server use it: the issue's fresh examples, tiers, conversation risk."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bondhu.safety import CrisisDetector, classifier as clf
+
+
+@pytest.fixture(scope="module")
+def detector() -> CrisisDetector:
+    return CrisisDetector()
+
+
+# Messages a new user tried against the old regular expressions, which missed every one of them.
+@pytest.mark.parametrize("text", [
+    "I'm on the roof of my building right now and I want to jump",
+    "I tied a rope to the ceiling fan, I just need to do it now",
+    "মনে হচ্ছে আত্মহত্যা করে ফেলি।",
+    "গলায় দড়ি দেওয়ার কথা মাথায় আসছে",
+    "ইঁদুর মারার বিষ কিনে আনছি, ইঁদুরের জন্য না",
+    "sleeping pills গুলো সব খেয়ে নিব tonight",
+    "ami sobar jonno ekta bojha",
+    "life টা end করে দিতে চাই",
+])
+def test_messages_the_old_rules_missed_are_flagged(detector, text):
+    assert detector.assess(text).level != "none", detector.assess(text)
+
+
+@pytest.mark.parametrize("text", [
+    "I'm on the roof of my building right now and I want to jump",
+    "sleeping pills গুলো সব খেয়ে নিব tonight",
+    "ajke rate ghumer oshudh gula sob kheye felbo",
+])
+def test_a_method_with_intent_is_a_crisis_not_a_concern(detector, text):
+    assert detector.assess(text).is_crisis
+
+
+def test_a_job_change_goodbye_is_not_a_crisis(detector):
+    assert not detector.assess("সবাইকে বিদায়, কাল থেকে নতুন অফিসে জয়েন করছি! 🎉").is_crisis
+
+
+def test_reasons_name_rules_and_scores_never_the_text(detector):
+    a = detector.assess("ajke rate ghumer oshudh gula sob kheye felbo")
+    assert a.reasons and all("ghumer" not in r for r in a.reasons)
+    assert a.script == "romanized" and a.needs_helplines
+
+
+def test_conversation_risk_and_elevation(detector):
+    first, second = "সব চেষ্টা করে দেখেছি, কিছুতেই কিছু হয় না", "তাই ঠিক করেছি চলে যাব"
+    together = detector.assess_conversation([first, second])
+    assert together.is_crisis and together.from_context
+    crisis = "ajke rate ghumer oshudh gula sob kheye felbo"
+    after = detector.assess_conversation([crisis, "ধন্যবাদ, একটু ভালো লাগছে"])
+    assert not after.is_crisis and after.elevated and after.needs_helplines
+    later = detector.assess_conversation([crisis] + ["ধন্যবাদ, একটু ভালো লাগছে"] * (detector.elevated_turns + 1))
+    assert not later.elevated
+    assert detector.assess_conversation([]).level == "none"
+
+
+def test_either_part_alone_can_raise_the_alarm():
+    lexicon_only = CrisisDetector(use_classifier=False)
+    assert lexicon_only.assess("ajke rate ghumer oshudh gula sob kheye felbo").is_crisis
+    model_only = CrisisDetector(use_lexicon=False)
+    assert model_only.assess("ajke rate ghumer oshudh gula sob kheye felbo").level != "none"
+
+
+def test_the_bundled_classifier_is_small_loads_fast_and_names_its_thresholds():
+    path = clf.bundled_path()
+    assert path.stat().st_size < 5 * 2**20
+    start = time.perf_counter()
+    model = clf.load()
+    assert time.perf_counter() - start < 5  # the 1 s goal is measured in benchmarks/, not timed here
+    assert 0 < model.concern_at <= model.crisis_at < 1 and model.meta["n_train"] >= 4000
+
+
+def test_an_unreadable_classifier_file_is_one_clear_error(tmp_path):
+    from bondhu.errors import BondhuError
+
+    bad = tmp_path / "detector.joblib"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(BondhuError, match="cannot be loaded.*bondhu safety train"):
+        clf.load(bad)
+    with pytest.raises(BondhuError, match="not found"):
+        clf.load(tmp_path / "missing.joblib")

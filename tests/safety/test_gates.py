@@ -1,0 +1,37 @@
+"""Regression gates on the development set: the thresholds were chosen on it, so these catch a
+detector that got worse (a lexicon edit, a stale model file), not how well it generalizes. The
+figure that says that is the blind set's, in docs/safety.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bondhu.safety import CrisisDetector
+from bondhu.safety.evalset import SCRIPTS, load_set, report
+
+DEV = Path(__file__).resolve().parents[2] / "data" / "safety" / "dev.tsv"
+
+
+@pytest.fixture(scope="module")
+def dev_report() -> dict:
+    examples = load_set(DEV)
+    detector = CrisisDetector()
+    return report(examples, [detector.assess_conversation(e.turns).level for e in examples])
+
+
+def test_recall_on_the_development_set(dev_report):
+    assert dev_report["overall"]["recall"] >= 0.97
+    for script in SCRIPTS:
+        assert dev_report["by_script"][script]["recall"] >= 0.93, script
+    assert dev_report["multi_turn"]["recall"] >= 0.93
+
+
+def test_false_alarms_on_the_development_set(dev_report):
+    assert dev_report["overall"]["crisis_false_alarms"] <= CRISIS_FALSE_ALARMS
+    assert dev_report["overall"]["any_false_alarms"] <= ANY_FALSE_ALARMS
+
+
+CRISIS_FALSE_ALARMS = 0.05
+ANY_FALSE_ALARMS = 0.40
