@@ -11,7 +11,7 @@ def test_check_prints_level_category_and_reasons(run_cli):
     quiet = run_cli("safety", "check", "আজ আমার জন্মদিন, খুব খুশি লাগছে")
     assert quiet.code == 0 and "level: none" in quiet.out
     context = run_cli("safety", "check", "তাই ঠিক করেছি চলে যাব", "--history", "সব চেষ্টা করে দেখেছি, কিছুতেই কিছু হয় না")
-    assert "level: crisis" in context.out and "conversation" in context.out
+    assert "level: crisis" in context.out
 
 
 def test_eval_reports_per_script_and_category_and_lists_misses(run_cli, tmp_path):

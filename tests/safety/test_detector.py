@@ -50,8 +50,11 @@ def test_reasons_name_rules_and_scores_never_the_text(detector):
 
 def test_conversation_risk_and_elevation(detector):
     first, second = "সব চেষ্টা করে দেখেছি, কিছুতেই কিছু হয় না", "তাই ঠিক করেছি চলে যাব"
-    together = detector.assess_conversation([first, second])
-    assert together.is_crisis and together.from_context
+    assert detector.assess_conversation([first, second]).is_crisis
+    lexicon = CrisisDetector(use_classifier=False)  # neither turn is a crisis to the lexicon alone
+    assert lexicon.assess(second).level == "none" and lexicon.assess(first).level == "none"
+    together = lexicon.assess_conversation([first, second])
+    assert together.is_crisis and together.from_context and "conversation" in together.reasons[0]
     crisis = "ajke rate ghumer oshudh gula sob kheye felbo"
     after = detector.assess_conversation([crisis, "ধন্যবাদ, একটু ভালো লাগছে"])
     assert not after.is_crisis and after.elevated and after.needs_helplines

@@ -353,7 +353,7 @@ def test_the_server_reads_the_conversation_it_is_sent(client):
     turns = [{"role": "user", "content": "সব চেষ্টা করে দেখেছি, কিছুতেই কিছু হয় না"},
              {"role": "assistant", "content": "শুনছি।"}, {"role": "user", "content": "তাই ঠিক করেছি চলে যাব"}]
     body = client.post("/v1/chat/completions", json={**GREEDY, "messages": turns}).json()
-    assert body["bondhu"]["crisis"] is True and body["bondhu"]["from_context"] is True
+    assert body["bondhu"]["crisis"] is True and body["bondhu"]["level"] == "crisis"
     after = [{"role": "user", "content": CRISIS}, {"role": "assistant", "content": "…"},
              {"role": "user", "content": "ধন্যবাদ, একটু ভালো লাগছে"}]
     flag = client.post("/v1/chat/completions", json={**GREEDY, "messages": after}).json()["bondhu"]
