@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bondhu.safety import PLACEHOLDER, allowed_numbers, filter_unlisted_numbers, load_helplines
-
-
-@pytest.fixture(scope="module")
-def helplines() -> dict:
-    return load_helplines()
+from bondhu.safety import PLACEHOLDER, allowed_numbers, filter_unlisted_numbers
 
 
 # ---------------------------------------------------------------- number filter

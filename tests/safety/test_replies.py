@@ -11,11 +11,6 @@ from bondhu.data.normalize import bengali_ratio
 from bondhu.safety import concern_check_in, crisis_reply, load_helplines
 
 
-@pytest.fixture(scope="module")
-def helplines() -> dict:
-    return load_helplines()
-
-
 # ---------------------------------------------------------------- crisis reply
 def test_crisis_reply_is_warm_bengali_and_lists_every_helpline(helplines):
     reply = crisis_reply(helplines)

@@ -21,12 +21,10 @@ def conversation_text(e: Example, window: int = 3) -> str:
     return "\n".join(e.turns[-window:])
 
 
-def _combined(lex: list[str], risk: np.ndarray, crisis: np.ndarray, concern_at: float, crisis_at: float) -> list[str]:
-    out = []
-    for lv, r, c in zip(lex, risk, crisis):
-        model = "crisis" if c >= crisis_at else "concern" if r >= concern_at else "none"
-        out.append(combine(lv, model, r, concern_at))
-    return out
+def _combined(lex: list[str], concern: np.ndarray, crisis: np.ndarray, concern_at: float, crisis_at: float) -> list[str]:
+    """What the detector decides for each text at these thresholds (as ``CrisisDetector._score``)."""
+    return [combine(lv, clf.level_of(p, c, concern_at, crisis_at), p + c, concern_at)
+            for lv, p, c in zip(lex, concern, crisis)]
 
 
 def choose_thresholds(model: clf.Classifier, dev: list[Example], target_recall: float = 0.98,
@@ -34,24 +32,24 @@ def choose_thresholds(model: clf.Classifier, dev: list[Example], target_recall: 
     """Set ``model``'s thresholds from ``dev`` and return the development figures they give."""
     texts = [conversation_text(e) for e in dev]
     proba = model.probabilities(texts)
-    risk, crisis = proba[:, 1] + proba[:, 2], proba[:, 2]
+    concern, crisis = proba[:, 1], proba[:, 2]
     lex = [judge(t).level for t in texts]
     pos = np.array([e.positive for e in dev])
     grid = np.round(np.arange(0.02, 0.96, 0.01), 2)
     concern_at = grid[0]
     for t in grid:
-        found = np.array([lv != "none" for lv in _combined(lex, risk, crisis, t, 2.0)])
+        found = np.array([lv != "none" for lv in _combined(lex, concern, crisis, t, 2.0)])
         if found[pos].mean() >= target_recall:
             concern_at = t
     crisis_at = 0.95
     for t in grid[::-1]:
         if t < concern_at:
             break
-        levels = _combined(lex, risk, crisis, concern_at, t)
+        levels = _combined(lex, concern, crisis, concern_at, t)
         if np.mean([lv == "crisis" for lv, p in zip(levels, pos) if not p]) <= max_crisis_false_alarms:
             crisis_at = t
     model.concern_at, model.crisis_at = float(concern_at), float(crisis_at)
-    levels = _combined(lex, risk, crisis, model.concern_at, model.crisis_at)
+    levels = _combined(lex, concern, crisis, model.concern_at, model.crisis_at)
     found = np.array([lv != "none" for lv in levels])
     return {"concern_at": model.concern_at, "crisis_at": model.crisis_at,
             "dev_recall": float(found[pos].mean()), "dev_any_false_alarms": float(found[~pos].mean()),

@@ -28,7 +28,7 @@ import unicodedata
 
 # Precomposed nukta letters that NFC leaves alone or splits inconsistently across inputs.
 _NUKTA = {"\u09df": "\u09af\u09bc", "\u09dc": "\u09a1\u09bc", "\u09dd": "\u09a2\u09bc"}
-_INVISIBLE = re.compile("[\u200b-\u200f\u00ad\u2060-\u2064\ufeff\u034f\u180e]")
+INVISIBLE = re.compile("[\u200b-\u200f\u00ad\u2060-\u2064\ufeff\u034f\u180e]")
 _EMOJI_WORDS = {
     "💊": " pills ", "🔪": " knife ", "🗡": " knife ", "🩸": " blood ", "🪢": " rope ", "🔫": " gun ",
     "☠": " death ", "⚰": " death ", "🪦": " death ", "😂": " haha ", "🤣": " haha ", "😆": " haha ",
@@ -49,7 +49,7 @@ def clean(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     for composed, parts in _NUKTA.items():
         text = text.replace(composed, parts)
-    text = _INVISIBLE.sub("", text)
+    text = INVISIBLE.sub("", text)
     for emoji, word in _EMOJI_WORDS.items():
         text = text.replace(emoji, word)
     text = _EMOJI.sub(" ", text)

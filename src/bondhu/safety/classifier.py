@@ -14,7 +14,6 @@ rebuilds it from ``data/safety/train.tsv`` in seconds.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -30,10 +29,15 @@ from sklearn.preprocessing import FunctionTransformer
 
 from bondhu.errors import BondhuError
 from bondhu.safety.canonical import fold
-from bondhu.safety.lexicon import _pool, load_concepts
+from bondhu.safety.lexicon import pool
 
 LEVELS = ("none", "concern", "crisis")
 MODEL_FILE = "detector.joblib"
+
+
+def level_of(concern: float, crisis: float, concern_at: float, crisis_at: float) -> str:
+    """The classifier's level from P(concern) and P(crisis) and the two thresholds."""
+    return "crisis" if crisis >= crisis_at else "concern" if concern + crisis >= concern_at else "none"
 
 
 def fold_all(texts) -> list[str]:
@@ -43,8 +47,7 @@ def fold_all(texts) -> list[str]:
 
 def concept_features(texts) -> list[dict[str, float]]:
     """One indicator per lexicon concept present after safe senses are removed."""
-    concepts = load_concepts()
-    return [{k: 1.0 for k, v in _pool(t, concepts).items() if v} for t in texts]
+    return [{k: 1.0 for k, v in pool(t).items() if v} for t in texts]
 
 
 def build_pipeline(c: float = 4.0, seed: int = 0) -> Pipeline:
@@ -81,8 +84,7 @@ class Classifier:
         """The level of each text and its risk score P(concern) + P(crisis)."""
         out = []
         for _, concern, crisis in self.probabilities(texts):
-            level = "crisis" if crisis >= self.crisis_at else "concern" if concern + crisis >= self.concern_at else "none"
-            out.append((level, float(concern + crisis)))
+            out.append((level_of(concern, crisis, self.concern_at, self.crisis_at), float(concern + crisis)))
         return out
 
     def save(self, path: str | Path) -> Path:
@@ -116,6 +118,3 @@ def load(path: str | Path | None = None) -> Classifier:
         raise BondhuError(f"{path}: crisis classifier cannot be loaded ({type(err).__name__}: {err}); "
                           "rebuild it with `bondhu safety train`") from None
 
-
-def file_digest(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

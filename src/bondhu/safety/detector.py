@@ -10,16 +10,16 @@ decided to go"), and a session stays elevated for ``elevated_turns`` turns after
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from bondhu.safety import classifier as clf
 from bondhu.safety.lexicon import judge
 
 RANK = {"none": 0, "concern": 1, "crisis": 2}
-_RO_WORDS = set("ami amar amake tumi tomar apni apnar ki kি keno kemon ache achhe nai nei na kichu kisu kicu r ar "
+_RO_WORDS = set("ami amar amake tumi tomar apni apnar ki keno kemon ache achhe nai nei na kichu kisu kicu r ar "
                 "valo bhalo lage lagche lagse korbo korchi korsi krbo jabo jamu hobe hoye hoy eta oita sob shob "
-                "ekta onek khub mone mon chai cai icche iccha kore kore diye dibo debo theke jonno jibon life ta "
+                "ekta onek khub mone mon chai cai icche iccha kore diye dibo debo theke jonno jibon life ta "
                 "tai kintu tobe bolo bol bolte parchi parina pari jani bujhi".split())
 _EN_WORDS = set("i i'm im me my the a an is are was am to of and in it that this you your what do don't dont "
                 "not can can't cant will want with for on at be have just so but feel like".split())
@@ -97,7 +97,6 @@ class CrisisDetector:
     elevated_turns: int = 3
     use_lexicon: bool = True
     use_classifier: bool = True
-    _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.classifier is None and self.use_classifier:

@@ -59,15 +59,16 @@ def _phrase(text: str) -> Phrase:
 
 
 @lru_cache(maxsize=4)
-def load_concepts(path: str | None = None) -> dict[str, tuple[Phrase, ...]]:
-    """The folded concepts of ``concepts.yaml`` (the bundled one unless ``path`` is given)."""
+def load_concepts(path: str | None = None, section: str = "concepts") -> dict[str, tuple[Phrase, ...]]:
+    """The folded concepts of one section of ``concepts.yaml`` (the bundled file unless ``path``
+    is given): ``concepts`` for user messages, ``output_concepts`` for model replies."""
     raw = (Path(path).read_text("utf-8") if path
            else resources.files("bondhu.safety").joinpath("concepts.yaml").read_text("utf-8"))
-    data = yaml.safe_load(raw)["concepts"]
+    data = yaml.safe_load(raw)[section]
     for name, phrases in data.items():
         bad = [p for p in phrases if not isinstance(p, str)]
         if bad:  # YAML reads a bare no/yes/on as a boolean
-            raise ValueError(f"{path or 'concepts.yaml'}: concepts.{name}: {bad[0]!r} is not a string; quote it")
+            raise ValueError(f"{path or 'concepts.yaml'}: {section}.{name}: {bad[0]!r} is not a string; quote it")
     return {name: tuple(p for p in map(_phrase, phrases) if p.keys) for name, phrases in data.items()}
 
 
@@ -157,9 +158,16 @@ def _pool(text: str, concepts: dict) -> dict[str, bool]:
     return pooled
 
 
+@lru_cache(maxsize=4096)
+def pool(text: str) -> dict[str, bool]:
+    """The concepts of ``text`` with the bundled lexicon, computed once per text: the verdict and
+    the classifier's concept features both read it. Callers must not change the dict."""
+    return _pool(text, load_concepts())
+
+
 def judge(text: str, concepts: dict | None = None) -> Verdict:
     """The lexicon's verdict on one text (a message, or recent messages joined by newlines)."""
-    c = _pool(text, concepts or load_concepts())
+    c = _pool(text, concepts) if concepts else pool(text)
     death = (c.get("suicide") or c.get("die")) and not c["negated_die"]
     urge = c.get("want") or c.get("intent") or c.get("time")
     rules = [

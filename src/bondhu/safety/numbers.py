@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from bondhu.safety.canonical import to_ascii_digits
+from bondhu.safety.canonical import INVISIBLE, to_ascii_digits
 
 PLACEHOLDER = "[নম্বর সরানো হয়েছে]"
 # Digit groups joined by single spaces, dashes, dots or parentheses, matched on a copy of the text
@@ -69,12 +69,9 @@ def filter_unlisted_numbers(text: str, helplines: dict) -> str:
     return replace_unlisted(text, allowed_numbers(helplines))
 
 
-_ZERO_WIDTH = re.compile("[\u200b-\u200f\u00ad\u2060-\u2064\ufeff]")
-
-
 def _matchable(text: str) -> tuple[str, list[int]]:
     """The text with ASCII digits and no zero-width characters, and each kept character's index."""
-    keep = [i for i, c in enumerate(text) if not _ZERO_WIDTH.match(c)]
+    keep = [i for i, c in enumerate(text) if not INVISIBLE.match(c)]
     return to_ascii_digits("".join(text[i] for i in keep)), keep
 
 

@@ -9,29 +9,17 @@ phrases that tell the person to die or hurt themselves. Both live in ``concepts.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib import resources
-
-import yaml
-
 from bondhu.safety.canonical import clean, fold_word, words
-from bondhu.safety.lexicon import _phrase, find, load_concepts
+from bondhu.safety.lexicon import find, load_concepts
 
 REPLACEMENT = ("আমি এই উত্তরটা দিতে পারব না, কারণ এতে এমন কিছু ছিল যা তোমার ক্ষতি করতে পারে। তোমার নিরাপত্তা "
                "আমার কাছে সবচেয়ে জরুরি। তুমি কি এখন নিরাপদে আছ? চাইলে আমাকে বলো তোমার মনে কী চলছে।")
 
 
-@lru_cache(maxsize=1)
-def _output_concepts() -> dict:
-    data = yaml.safe_load(resources.files("bondhu.safety").joinpath("concepts.yaml").read_text("utf-8"))
-    return {name: tuple(p for p in map(_phrase, phrases) if p.keys)
-            for name, phrases in data["output_concepts"].items()}
-
-
 def unsafe_reason(text: str) -> str | None:
     """Why ``text`` must not be shown ("method details" or "encouragement"), or None."""
     tokens = [fold_word(w) for w in words(clean(text))]
-    out = _output_concepts()
+    out = load_concepts(section="output_concepts")
     if any(find(tokens, p, set()) for p in out["encouragement"]):
         return "encouragement"
     method = [s for p in load_concepts()["method"] for s in find(tokens, p, set())]
