@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bondhu.errors import ConfigError
 
@@ -172,6 +172,9 @@ class SafetyConfig(_Section):
 
 
 class ServeConfig(_Section):
+    """`bondhu serve` (docs/serving.md)."""
+
+    # Loopback by default: only this machine can reach the model until an address is chosen on purpose.
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     api_key: str | None = None
@@ -179,7 +182,19 @@ class ServeConfig(_Section):
     max_input_chars: int = Field(16000, ge=1)
     max_messages: int = Field(64, ge=1)
     queue_size: int = Field(32, ge=1)
+    # A request still waiting for the model after this long gets 503 (code "queue_timeout").
+    queue_timeout_s: float = Field(600.0, gt=0)
+    # Web origins allowed to call the API from a browser (CORS); empty: none but the server's own page.
+    cors_origins: list[str] = []
     model_id: str = "bondhu"
+
+    @field_validator("api_key")
+    @classmethod
+    def _ascii_key(cls, key: str | None) -> str | None:
+        # HTTP headers are read as Latin-1, so a key outside printable ASCII could never match.
+        if key is not None and not (key and key.isascii() and key.isprintable() and " " not in key):
+            raise ValueError("the API key must be printable ASCII without spaces (an HTTP header carries it)")
+        return key
 
 
 class BondhuConfig(_Section):

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import bondhu.serve.app as server
-from bondhu.chat.model import prompt_ids
+from bondhu.chat.model import Usage, prompt_ids
 from bondhu.safety import SafetyLayer, crisis_reply, load_helplines
 from bondhu.chat.session import Reply
 from bondhu.serve.app import create_app
@@ -16,6 +16,7 @@ USER = [{"role": "user", "content": "আজ মনটা খুব খারা�
 CRISIS = "ajke rate ghumer oshudh gula sob kheye felbo"
 GREEDY = {"model": "bondhu", "messages": USER, "temperature": 0, "max_tokens": 6}
 ERROR_KEYS = {"message", "type", "param", "code"}
+JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +163,7 @@ BAD_BODIES = [
 
 @pytest.mark.parametrize("body,param", [pytest.param(b, p, id=name) for name, b, p in BAD_BODIES])
 def test_invalid_requests_get_openai_errors(client, app, body, param):
-    sent = dict(content=body) if isinstance(body, bytes) else dict(json=body)
+    sent = dict(content=body, headers=JSON) if isinstance(body, bytes) else dict(json=body)
     error = _error(client.post("/v1/chat/completions", **sent), 400, param)
     assert error["type"] == "invalid_request_error"
     assert app.state.slots.active == 0
@@ -170,7 +171,7 @@ def test_invalid_requests_get_openai_errors(client, app, body, param):
 
 def test_malformed_json(client):
     for raw in (b'{"messages": [', b"", b"\xff\xfe", b"nan"):
-        assert _error(client.post("/v1/chat/completions", content=raw), 400)["code"] == "invalid_json"
+        assert _error(client.post("/v1/chat/completions", content=raw, headers=JSON), 400)["code"] == "invalid_json"
 
 
 def test_limits_come_from_the_serve_config(loaded):
@@ -206,7 +207,7 @@ def test_api_key(loaded):
                         {"Authorization": "s3cret"}):
             error = _error(client.post(url, json=GREEDY, headers=headers), 401)
             assert error["code"] == "invalid_api_key"
-        response = client.post(url, content=b"{broken", headers={"Authorization": "Bearer nope"})
+        response = client.post(url, content=b"{broken", headers={"Authorization": "Bearer nope", **JSON})
         assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
         _error(client.get("/v1/models"), 401)
         good = {"Authorization": "Bearer s3cret"}
@@ -222,11 +223,11 @@ class FakeRespond:
     def __init__(self, pieces):
         self.pieces, self.calls = pieces, []
 
-    def __call__(self, loaded, messages, settings, safety, context_tokens, stop=None):
+    def __call__(self, loaded, messages, settings, safety, context_tokens, stop=None, wait_s=None):
         self.calls.append({"messages": messages, "settings": settings, "context_tokens": context_tokens,
-                           "stop": stop})
+                           "stop": stop, "wait_s": wait_s})
         pieces = self.pieces() if callable(self.pieces) else iter(self.pieces)
-        return Reply(SafetyLayer().check("ভালো আছি"), pieces, False)
+        return Reply(SafetyLayer().check("ভালো আছি"), pieces, False, Usage(3))
 
 
 def test_openai_params_map_onto_generation_settings(loaded, monkeypatch):
@@ -249,7 +250,11 @@ def test_openai_params_map_onto_generation_settings(loaded, monkeypatch):
         assert (s.do_sample, s.max_new_tokens) == (False, 3)
         client.post(url, json={"messages": USER})
         s = fake.calls[-1]["settings"]
-        assert s == cfg.generation  # no parameters: the run's own settings
+        # No parameters: the run's own settings, but a seed of the request's own, so asking again samples anew.
+        assert s.model_copy(update={"seed": cfg.generation.seed}) == cfg.generation
+        client.post(url, json={"messages": USER})
+        assert fake.calls[-1]["settings"].seed != s.seed
+        assert fake.calls[-1]["wait_s"] == cfg.serve.queue_timeout_s
         client.post(url, json={"messages": [{"role": "developer", "content": "ক"}, *USER,
                                             {"role": "assistant", "content": "খ"},
                                             {"role": "system", "content": "গ"}, {"role": "user", "content": "ঘ"}]})
@@ -363,10 +368,10 @@ def test_the_server_reads_the_conversation_it_is_sent(client):
 def test_an_unsafe_reply_is_withdrawn_in_both_modes(loaded, monkeypatch, sse):
     from bondhu.chat.session import Withdrawn
 
-    def fake(loaded_, messages, settings, safety, context_tokens, stop=None):
+    def fake(loaded_, messages, settings, safety, context_tokens, stop=None, wait_s=None):
         gone = Withdrawn(safety.replacement)
         gone.reason = "method details"
-        return Reply(safety.check("ভালো আছি"), iter(["ঘুমের ", gone]), False)
+        return Reply(safety.check("ভালো আছি"), iter(["ঘুমের ", gone]), False, Usage(3))
 
     monkeypatch.setattr(server, "respond", fake)
     with TestClient(create_app(loaded)) as c:

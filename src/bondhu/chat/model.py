@@ -78,10 +78,9 @@ def load_for_inference(run: str | Path, backend: str = "auto", base_only: bool =
         from bondhu.chat.fast import load_fast
 
         return load_fast(path, cfg)
-    adapter_dir = path / "adapter"
-    if not base_only and not (adapter_dir / "adapter_config.json").is_file():
-        raise BondhuError(f"{run}: the run has no adapter (adapter/adapter_config.json is missing); "
-                          "did training finish?")
+    from bondhu.train.adapter import adapter_dir, attach
+
+    adapter = None if base_only else adapter_dir(path)
     from bondhu.train.strategies import unsloth_usable, select_strategy
 
     # Load the base exactly as training did (same quantization), so the adapter sees the weights it learned on.
@@ -94,14 +93,10 @@ def load_for_inference(run: str | Path, backend: str = "auto", base_only: bool =
         name = trained_with
     strategy = select_strategy(name).strategy
     model, tokenizer = strategy.load(cfg)
-    adapter = None
-    if not base_only:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapter_dir))
-        adapter = str(adapter_dir)
+    if adapter is not None:
+        model = attach(model, adapter)
     model = strategy.for_inference(model)
-    return LoadedModel(model, tokenizer, cfg, cfg.model.name_or_path, adapter, strategy.name)
+    return LoadedModel(model, tokenizer, cfg, cfg.model.name_or_path, adapter and str(adapter), strategy.name)
 
 
 def _load_plain(path: Path) -> LoadedModel:
@@ -184,9 +179,25 @@ def _decoder_replies(loaded: LoadedModel, conversations: list[list[dict]], setti
     return replies
 
 
+class QueueTimeout(BondhuError):
+    """The model stayed busy with other replies for longer than the caller would wait."""
+
+
+@dataclass
+class Usage:
+    """Tokens the model read and wrote for one reply; ``stream`` counts ``completion_tokens`` as it goes."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
 def stream(loaded: LoadedModel, prompt: list[int], settings: GenerationSettings,
-           stop: threading.Event | None = None) -> Iterator[str]:
-    """Yield the reply to ``prompt`` (token ids from ``prompt_ids``) piece by piece; ``stop`` ends it early."""
+           stop: threading.Event | None = None, usage: Usage | None = None,
+           wait_s: float | None = None) -> Iterator[str]:
+    """Yield the reply to ``prompt`` (token ids from ``prompt_ids``) piece by piece; ``stop`` ends it early.
+
+    ``usage`` gets the number of tokens generated. ``wait_s``: how long to wait for the model
+    while other replies hold it, after which ``QueueTimeout`` is raised (None: no limit)."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
@@ -194,30 +205,31 @@ def stream(loaded: LoadedModel, prompt: list[int], settings: GenerationSettings,
         def __call__(self, input_ids, scores, **kwargs):
             return stop.is_set()
 
+    class _Counting(TextIteratorStreamer):
+        def put(self, value):
+            if not self.next_tokens_are_prompt:
+                usage.completion_tokens += value.numel()
+            super().put(value)
+
     stop = stop or threading.Event()  # also ends generation when the consumer stops reading
+    usage = usage or Usage(len(prompt))
     tok, model = loaded.tokenizer, loaded.model
     device = next(model.parameters()).device
     ids = torch.tensor([prompt], device=device)
-    # No timeout: time spent queued for the model lock would count against it; work() always ends the stream.
-    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=None)
+    # The streamer itself never times out: the wait for the model lock is bounded by wait_s instead.
+    streamer = _Counting(tok, skip_prompt=True, skip_special_tokens=True, timeout=None)
     kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
                   stopping_criteria=StoppingCriteriaList([_Stop()]), **_generation_kwargs(loaded, settings))
     errors: list[BaseException] = []
 
     def work():
         try:
-            with loaded.lock, torch.inference_mode():
-                if stop.is_set():  # cancelled while queued: skip the prompt pass
-                    streamer.end()
-                    return
-                _seed(settings)
-                if loaded.decoder is None:
-                    model.generate(**kwargs)
-                    return
-                streamer.put(ids)  # taken as the prompt and skipped, as generate() does
-                for token in loaded.decoder.tokens(prompt, settings, loaded.stop_ids, stop):
-                    streamer.put(torch.tensor([token]))
-                streamer.end()
+            if not loaded.lock.acquire(timeout=-1 if wait_s is None else wait_s):
+                raise QueueTimeout(f"the model stayed busy for {wait_s:g} s; please retry")
+            try:
+                _generate(loaded, prompt, settings, stop, streamer, kwargs)
+            finally:
+                loaded.lock.release()
         except BaseException as err:  # surfaced to the consumer below
             errors.append(err)
             streamer.end()
@@ -233,3 +245,22 @@ def stream(loaded: LoadedModel, prompt: list[int], settings: GenerationSettings,
         thread.join()
     if errors:
         raise errors[0]
+
+
+def _generate(loaded: LoadedModel, prompt: list[int], settings: GenerationSettings, stop: threading.Event,
+              streamer, kwargs: dict) -> None:
+    """One reply into ``streamer``, with the model lock held: ``generate``, or the fast decoder."""
+    import torch
+
+    with torch.inference_mode():
+        if stop.is_set():  # cancelled while queued: skip the prompt pass
+            streamer.end()
+            return
+        _seed(settings)
+        if loaded.decoder is None:
+            loaded.model.generate(**kwargs)
+            return
+        streamer.put(kwargs["input_ids"])  # taken as the prompt and skipped, as generate() does
+        for token in loaded.decoder.tokens(prompt, settings, loaded.stop_ids, stop):
+            streamer.put(torch.tensor([token]))
+        streamer.end()

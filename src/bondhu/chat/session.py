@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from bondhu.chat.model import LoadedModel, load_for_inference, prompt_ids, stream
+from bondhu.chat.model import LoadedModel, Usage, load_for_inference, prompt_ids, stream
 from bondhu.safety import Assessment, SafetyLayer
 from bondhu.config import BondhuConfig, GenerationSettings
 from bondhu.data.normalize import normalize_bengali
@@ -79,7 +79,8 @@ class Reply:
     assessment: Assessment
     pieces: Iterator[str]
     crisis: bool
-    prompt_tokens: int = 0  # the trimmed prompt the model sees (usage accounting)
+    # What the model read and wrote. A crisis reply is Bondhu's fixed text, not the model's, so it counts 0 and 0.
+    usage: Usage
     check_in: str | None = None  # follows the model's reply on a concern
 
 
@@ -90,21 +91,21 @@ def _with_note(messages: list[dict], note: str | None) -> list[dict]:
 
 
 def respond(loaded: LoadedModel, messages: list[dict], settings: GenerationSettings, safety: SafetyLayer,
-            context_tokens: int, stop: threading.Event | None = None) -> Reply:
+            context_tokens: int, stop: threading.Event | None = None, wait_s: float | None = None) -> Reply:
     """Assess the conversation, then stream the crisis message, or a generated, checked and filtered
-    reply (followed by a check-in on a concern)."""
+    reply (followed by a check-in on a concern). ``wait_s``: how long the reply may wait for the model."""
     messages = with_system([{"role": m["role"], "content": normalize_bengali(m["content"])} for m in messages],
                            loaded.config.data.system_prompt)
     assessment = safety.check_conversation(messages)
     messages = _with_note(messages, safety.system_note(assessment))
-    budget = max(64, context_tokens - settings.max_new_tokens)
-    _, prompt = trim_history(loaded, messages, budget)
     crisis_text = safety.reply_for(assessment)
     if crisis_text is not None:
-        return Reply(assessment, iter([crisis_text]), True, len(prompt))
-    stop = stop or threading.Event()
-    pieces = guard_output(filter_stream(stream(loaded, prompt, settings, stop), safety.clean_output), safety, stop)
-    return Reply(assessment, pieces, False, len(prompt), safety.check_in_for(assessment))
+        return Reply(assessment, iter([crisis_text]), True, Usage())
+    _, prompt = trim_history(loaded, messages, max(64, context_tokens - settings.max_new_tokens))
+    stop, usage = stop or threading.Event(), Usage(len(prompt))
+    generated = stream(loaded, prompt, settings, stop, usage, wait_s)
+    pieces = guard_output(filter_stream(generated, safety.clean_output), safety, stop)
+    return Reply(assessment, pieces, False, usage, safety.check_in_for(assessment))
 
 
 class ChatSession:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 from typing import Optional
 
@@ -29,13 +31,23 @@ def serve(
         from bondhu.serve.app import create_app
     except ModuleNotFoundError as err:
         raise BondhuError(f"bondhu serve needs {err.name}: pip install 'bondhu[serve]'") from None
-    from bondhu.chat.model import load_for_inference
+    from pydantic import ValidationError
 
+    from bondhu.chat.model import load_for_inference, run_config
+    from bondhu.config import ServeConfig
+
+    path = Path(run)
+    planned = run_config(path).serve if (path / "config.yaml").is_file() else ServeConfig()
+    given = {k: v for k, v in {"host": host, "port": port, "api_key": api_key}.items() if v is not None}
+    try:
+        s = ServeConfig.model_validate({**planned.model_dump(), **given})
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise BondhuError(f"serve.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    check_port(s.host, s.port)  # before the model loads, which can take minutes
     loaded = load_for_inference(run, backend=backend)
     cfg = loaded.config.model_copy(deep=True)
-    given = {"host": host, "port": port, "api_key": api_key}
-    cfg.serve = cfg.serve.model_copy(update={k: v for k, v in given.items() if v is not None})
-    s = cfg.serve
+    cfg.serve = s
     if s.host not in LOOPBACK and not s.api_key:
         err_console.print(f"[yellow]warning:[/] listening on {s.host} without an API key: anyone who can reach "
                           "this port can use the model. Set --api-key or BONDHU_API_KEY.", highlight=False)
@@ -43,3 +55,15 @@ def serve(
     console.print(f"বন্ধু · chat page http://{shown}:{s.port}/ · API http://{shown}:{s.port}/v1 "
                   f"(model {s.model_id!r}, {loaded.backend}, queue {s.queue_size})", highlight=False)
     uvicorn.run(create_app(loaded, cfg), host=s.host, port=s.port, log_level="info")
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail now, in one line, if ``host:port`` cannot be listened on (in use, or not this machine's address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn sets it
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            why = "is already in use" if err.errno == errno.EADDRINUSE else f"cannot be listened on ({err.strerror})"
+            raise BondhuError(f"{host}:{port} {why}; choose another with --port or --host") from None

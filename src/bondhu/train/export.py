@@ -20,21 +20,18 @@ def merged_model(run: str | Path, dtype: str = "auto", device_map: str | dict | 
     standard export (PEFT's merge_and_unload) and differs from the NF4 model only by the
     quantization error the adapter never saw.
     """
-    from peft import PeftModel
-
     from bondhu.chat.model import run_config
+    from bondhu.train.adapter import adapter_dir, attach
     from bondhu.train.loading import load_causal_lm, load_tokenizer, resolve_model_path
     from bondhu.train.strategies import dtype_from_name
 
     run = Path(run)
     cfg = cfg or run_config(run)
-    adapter = run / "adapter"
-    if not (adapter / "adapter_config.json").is_file():
-        raise BondhuError(f"{run}: the run has no adapter to merge (adapter/adapter_config.json is missing)")
+    adapter = adapter_dir(run)
     path = resolve_model_path(cfg.model)
     tokenizer = load_tokenizer(cfg.model, path)
     base = load_causal_lm(cfg.model, path, dtype=dtype_from_name(dtype), device_map=device_map)
-    model = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    model = attach(base, adapter).merge_and_unload()
     model.eval()
     return model, tokenizer, cfg
 
