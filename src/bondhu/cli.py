@@ -60,9 +60,9 @@ def _setup_logging(verbose: bool) -> None:
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 
-def _counts_table(title: str, counts: dict) -> Table:
+def _counts_table(title: str, counts: dict, column: str = "reason") -> Table:
     table = Table(title=title)
-    table.add_column("reason")
+    table.add_column(column)
     table.add_column("records", justify="right")
     for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
         table.add_row(reason, str(n))
@@ -129,7 +129,7 @@ def data_inspect(
     table.add_row("characters per token", str(stats["chars_per_token"]))
     table.add_row("tokenizer", str(stats["tokenizer"]))
     console.print(table)
-    console.print(_counts_table("emotions", stats["emotions"]))
+    console.print(_counts_table("emotions", stats["emotions"], "emotion"))
     console.print(f"histogram: {png}")
 
 

@@ -69,6 +69,10 @@ class DataConfig(_Section):
     min_bengali_ratio: float = Field(0.5, ge=0.0, le=1.0)
     non_bengali: Literal["flag", "drop"] = "flag"
     crisis_numbers: Literal["remove", "flag"] = "remove"
+    # The BECC (Kaggle) corpus: put Question-Title before the question. Off, because in the
+    # corpus's chit-chat rows the title is a keyword fragment and in its counselling rows it
+    # often contradicts the question, so the model would learn from text the user never wrote.
+    becc_title: bool = False
     strict: bool = False
 
 

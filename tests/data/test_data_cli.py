@@ -97,6 +97,8 @@ def test_inspect_prints_stats_and_writes_histogram(tmp_path, run_cli, tiny_overr
     assert stats["tokens_per_word"] > 0 and stats["emotions"]["sad"] == 1
     assert (tmp_path / "insp" / "lengths.png").stat().st_size > 1000
     assert "tokens per word" in result.out and "p90" in result.out
+    emotions = result.out[result.out.index("emotions"):]
+    assert "emotion" in emotions.splitlines()[2] and "reason" not in emotions  # the table's header
 
 
 def test_bad_override_is_one_line(tmp_path, run_cli, tiny_overrides):

@@ -132,6 +132,36 @@ def test_foreign_crisis_numbers_removed_or_flagged(tokenizer, tmp_path):
     assert "8255" in flagged.conversations[0].messages[1]["content"]
 
 
+KEPT_NUMBERS = [
+    "আমার জন্ম ১৯৮৮ সালের ১লা জানুয়ারি।",  # a birth year: once read as "+1 988"
+    "সে 1988 সালে ঢাকায় এসেছিল।",
+    "ওষুধের দাম ৯৮৮ টাকা পড়েছে।",
+    "বাজারে ৳৯১১ খরচ হলো।",
+    "১৩-১১-১৪ তারিখে চিঠিটা এসেছিল।",
+    "৯/১১ নিয়ে একটা বই পড়ছি।",
+    "অর্ডার নম্বর ৪৫৯৮৮১২, কাল আসবে।",
+    "৯.১১ কেজি চাল কিনেছি।",
+]
+
+
+@pytest.mark.parametrize("sentence", KEPT_NUMBERS)
+def test_years_dates_amounts_and_longer_numbers_are_not_crisis_lines(tokenizer, tmp_path, sentence):
+    rec = conv(0)
+    rec["messages"][0]["content"] = f"{sentence} আজ মনটা ভালো নেই।"
+    out = DatasetProcessor(tokenizer).prepare(str(write_jsonl(tmp_path / "d.jsonl", [rec])))
+    assert out.conversations[0].messages[0]["content"] == rec["messages"][0]["content"]
+    assert "foreign_crisis_number_removed" not in out.report.changed
+
+
+@pytest.mark.parametrize("number", ["988", "+1 988", "৯১১", "1-800-273-8255", "(800) 273-TALK", "741741",
+                                    "116 123", "13 11 14", "৯৮৮-তে"])
+def test_foreign_crisis_lines_in_any_form_are_removed(tokenizer, tmp_path, number):
+    rec = conv(0)
+    rec["messages"][1]["content"] = f"আমি তোমার পাশে আছি। দয়া করে {number} নম্বরে ফোন করো। কী হয়েছে বলবে?"
+    out = DatasetProcessor(tokenizer).prepare(str(write_jsonl(tmp_path / "d.jsonl", [rec])))
+    assert out.conversations[0].messages[1]["content"] == "আমি তোমার পাশে আছি। কী হয়েছে বলবে?"
+
+
 def test_non_bengali_flagged_or_dropped(tokenizer, tmp_path):
     english = {"messages": [{"role": "user", "content": "I feel sad today"},
                             {"role": "assistant", "content": "I am sorry to hear that. What happened?"}]}
@@ -149,6 +179,22 @@ def test_mojibake_records_are_repaired(tokenizer, tmp_path):
     out = DatasetProcessor(tokenizer).prepare(str(write_jsonl(tmp_path / "d.jsonl", [broken])))
     assert out.report.changed["mojibake_repaired"] == 1
     assert out.conversations[0].messages[0]["content"] == text
+
+
+def test_a_stray_no_break_space_lead_byte_is_repaired(tokenizer, tmp_path):
+    # Latin-1 round trips leave "Â" where a no-break space was (as in the Kaggle corpus's answers).
+    rec = conv(0)
+    rec["messages"][1]["content"] = "রাগ নিয়ন্ত্রণÂ করতে একটু থামো।Â কী হয়েছিল?"
+    out = DatasetProcessor(tokenizer).prepare(str(write_jsonl(tmp_path / "d.jsonl", [rec])))
+    assert out.conversations[0].messages[1]["content"] == "রাগ নিয়ন্ত্রণ করতে একটু থামো। কী হয়েছিল?"
+    assert out.report.changed["mojibake_repaired"] == 1
+
+
+def test_mojibake_that_cannot_be_undone_is_flagged_not_passed(tokenizer, tmp_path):
+    rec = conv(0)
+    rec["messages"][1]["content"] = A1 + " ÂÂrandom"
+    out = DatasetProcessor(tokenizer).prepare(str(write_jsonl(tmp_path / "d.jsonl", [rec])))
+    assert out.report.flagged["mojibake_left"] == 1 and "mojibake_left" in out.conversations[0].flags
 
 
 # ------------------------------------------------------------------ presets
@@ -177,8 +223,12 @@ def test_preset_becc_csv(tokenizer, tmp_path):
     convs, report = DatasetProcessor(tokenizer).load(str(path))
     assert report.read == 2 and len(convs) == 2
     assert convs[0].emotion == "sad"
-    assert convs[0].messages[0] == {"role": "user", "content": "পরীক্ষার ফল\nআমার খুব মন খারাপ, কী করব?"}
+    # The title is the situation, not words the user wrote, unless data.becc_title asks for it.
+    assert convs[0].messages[0] == {"role": "user", "content": "আমার খুব মন খারাপ, কী করব?"}
+    assert convs[0].situation == "পরীক্ষার ফল"
     assert convs[1].line == 3  # the CSV line where the record starts
+    titled, _ = DatasetProcessor(tokenizer, DataConfig(becc_title=True)).load(str(path))
+    assert titled[0].messages[0] == {"role": "user", "content": "পরীক্ষার ফল\nআমার খুব মন খারাপ, কী করব?"}
 
 
 def test_json_parquet_and_saved_dataset_sources(tokenizer, tmp_path):

@@ -11,17 +11,24 @@ from dataclasses import dataclass, field
 import regex
 
 from bondhu.data.loaders import Conversation
-from bondhu.data.normalize import bengali_ratio, fix_mojibake, normalize_bengali
+from bondhu.data.normalize import bengali_ratio, fix_mojibake, has_mojibake, normalize_bengali
 
 # Crisis lines of other countries: wrong for a Bengali speaker in Bangladesh or India, and
 # the source of most foreign numbers in machine-translated corpora. US: 911, 988, the old
 # Lifeline 1-800-273-8255 (TALK), Crisis Text Line 741741; UK: 999 is also Bangladesh's
 # emergency number, so only Samaritans' 116 123 is listed; Australia: Lifeline 13 11 14.
+# The US country code needs a "+" or a separator, so the year 1988 is not "+1 988"; the short
+# numbers' parts are split by spaces only, so a date such as 13-11-14 is not Lifeline.
 FOREIGN_CRISIS = re.compile(
-    r"(?<![\d০-৯])(?:\+?1[\s.-]?)?(?:\(?800\)?[\s.-]?273[\s.-]?(?:8255|TALK)"
-    r"|911|988|741[\s-]?741|116[\s-]?123|13[\s-]?11[\s-]?14)(?![\d০-৯])",
+    r"(?:\+1[\s.-]?|\b1[\s.-])?(?:\(?800\)?[\s.-]?273[\s.-]?(?:8255|TALK)"
+    r"|911|988|741 ?741|116 ?123|13 11 14)",
     re.IGNORECASE,
 )
+# A match inside something else is not a phone number: part of a longer run of digits, of a
+# date or decimal (9.11.2024, 9/11, 9:11), an amount (৳988, 988 টাকা) or a year (৯৮৮ সালে).
+_AMOUNT_BEFORE = re.compile(r"(?:[৳$₹£€]|\b(?:tk|rs|usd|bdt|inr)\.?)\s*$", re.IGNORECASE)
+_UNIT_AFTER = re.compile(r"\s*(?:%|টাকা|taka|tk\b|rupees?|রুপি|ডলার|dollars?|সাল|খ্রি|বছর|years?|জন|kg|কেজি|km|"
+                         r"কিমি|মিটার|গ্রাম|পাতা|পৃষ্ঠা|page|পিস|টি\b|টা\b|তম|th\b|st\b|nd\b|rd\b)", re.IGNORECASE)
 _BN_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
 _ANY_DIGIT = re.compile(r"\d")
 _SENTENCE = re.compile(r"(?<=[।.!?])\s+")
@@ -54,9 +61,23 @@ class Report:
 
 
 def has_foreign_crisis_number(text: str) -> bool:
+    """Whether ``text`` gives a foreign crisis line's number (in ASCII or Bengali digits)."""
     # Every listed number contains digits (and \d matches Bengali digits too), so text without
     # any digit, which is most messages, skips the costly digit translation and the search.
-    return bool(_ANY_DIGIT.search(text)) and bool(FOREIGN_CRISIS.search(text.translate(_BN_DIGITS)))
+    if not _ANY_DIGIT.search(text):
+        return False
+    ascii_text = text.translate(_BN_DIGITS)
+    return any(_standalone(ascii_text, m.start(), m.end()) for m in FOREIGN_CRISIS.finditer(ascii_text))
+
+
+def _standalone(text: str, start: int, end: int) -> bool:
+    before, after = text[max(0, start - 12):start], text[end:end + 12]
+    if (before and before[-1].isdigit()) or (after and after[0].isdigit()):
+        return False
+    if (len(before) > 1 and before[-1] in ".,/:-" and before[-2].isdigit()) or \
+            (len(after) > 1 and after[0] in ".,/:-" and after[1].isdigit()):
+        return False
+    return not (_AMOUNT_BEFORE.search(before) or _UNIT_AFTER.match(after))
 
 
 def _drop_crisis_sentences(text: str) -> str:
@@ -97,6 +118,9 @@ class Cleaner:
             messages.append({"role": m["role"], "content": clean})
         if repaired:
             report.changed["mojibake_repaired"] += 1
+        if any(has_mojibake(m["content"]) for m in messages):  # what ftfy could not undo is never passed silently
+            report.flagged["mojibake_left"] += 1
+            conv.flags.append("mojibake_left")
         if normalized:
             report.changed["unicode_normalized"] += 1
         conv.situation = normalize_bengali(fix_mojibake(conv.situation)) if conv.situation else conv.situation

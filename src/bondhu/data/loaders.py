@@ -205,7 +205,7 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def to_conversation(rec: RawRecord, fmt: str, index: int) -> Conversation:
+def to_conversation(rec: RawRecord, fmt: str, index: int, becc_title: bool = False) -> Conversation:
     """Convert one record of the given preset into a validated Conversation."""
     d = rec.data
     fail = lambda field, reason: DataError(rec.file, rec.line, field, reason)  # noqa: E731
@@ -238,8 +238,11 @@ def to_conversation(rec: RawRecord, fmt: str, index: int) -> Conversation:
         if missing:
             raise fail(missing[0], "column missing")
         title, question = _text(d.get("Question-Title")) or "", _text(d.get("Questions")) or ""
-        # The corpus often repeats the title as the question's first sentence.
-        user = question if title.strip() and title.strip() in question else f"{title}\n{question}".strip()
+        # The title is kept as the situation, and goes before the question only when asked
+        # (data.becc_title): see DataConfig for why it is off by default.
+        user = question
+        if becc_title and title.strip() and title.strip() not in question:
+            user = f"{title}\n{question}".strip()
         messages = [{"role": "user", "content": user}, {"role": "assistant", "content": _text(d.get("Answers"))}]
         conv = Conversation(f"becc-{index}", messages, _text(d.get("Topics")), title or None, rec.file, rec.line)
     else:

@@ -46,11 +46,23 @@ def bengali_ratio(text: str) -> float:
 
 
 # Bengali UTF-8 bytes are E0 A6 xx / E0 A7 xx; read as cp1252 they start with "à¦" or "à§".
-_MOJIBAKE_HINT = re.compile("\u00e0[\u00a6\u00a7]")
+# "â€" starts cp1252-read quotes and dashes, "Ã" other Latin-1 round trips, and "Â" the lead
+# byte of a no-break space (C2 A0) whose second byte was later turned into a plain space.
+_MOJIBAKE_HINT = re.compile("\u00e0[\u00a6\u00a7]|\u00e2\u20ac|\u00c3.|\u00c2")
+# A stray "Â" that ftfy cannot place (its no-break space already gone) is never part of a word:
+# Latin words with Â (Âge) have a Latin letter beside it.
+_STRAY_A_CIRCUMFLEX = re.compile("(?<![A-Za-z\u00c0-\u024f])\u00c2(?![A-Za-z\u00c0-\u024f])")
 
 
 def fix_mojibake(text: str) -> str:
-    """Undo Bengali UTF-8 that was decoded as cp1252; other text is returned unchanged."""
+    """Undo UTF-8 that was decoded as cp1252 or Latin-1 (Bengali letters, quotes, no-break
+    spaces); text without such traces is returned unchanged."""
     if not _MOJIBAKE_HINT.search(text):
         return text
-    return ftfy.fix_encoding(text)
+    fixed = ftfy.fix_encoding(text)
+    return _STRAY_A_CIRCUMFLEX.sub("", fixed)
+
+
+def has_mojibake(text: str) -> bool:
+    """Whether ``text`` still shows traces of a wrong decoding after ``fix_mojibake``."""
+    return bool(_MOJIBAKE_HINT.search(text))

@@ -96,7 +96,7 @@ class DatasetProcessor:
             try:
                 if rec.error:
                     raise rec.error
-                conv = to_conversation(rec, fmt, index)
+                conv = to_conversation(rec, fmt, index, self.config.becc_title)
             except DataError as err:
                 if strict:
                     raise
