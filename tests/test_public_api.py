@@ -9,7 +9,17 @@ def test_public_names():
     from bondhu.data import normalize_bengali as nb
 
     assert nb is normalize_bengali and normalize_bengali(" ক\u09c7\u09be ") == "কো"
-    assert all(callable(x) for x in (ChatSession, DatasetProcessor, Evaluator, LLAMAFineTuner))
+    # Each name is the class its module defines, with the entry points the README shows.
+    from bondhu.chat.session import ChatSession as session_cls
+    from bondhu.data.processor import DatasetProcessor as processor_cls
+    from bondhu.evaluate.evaluator import Evaluator as evaluator_cls
+    from bondhu.train.finetuner import LLAMAFineTuner as finetuner_cls
+
+    assert (ChatSession, DatasetProcessor, Evaluator, LLAMAFineTuner) == (
+        session_cls, processor_cls, evaluator_cls, finetuner_cls)
+    for cls, method in ((ChatSession, "from_run"), (ChatSession, "send"), (DatasetProcessor, "prepare"),
+                        (Evaluator, "evaluate"), (LLAMAFineTuner, "train")):
+        assert callable(getattr(cls, method, None)), f"{cls.__name__}.{method}"
 
 
 def test_import_does_not_load_torch_or_unsloth():

@@ -94,7 +94,8 @@ def test_stream_filter_never_leaks_an_unlisted_number():
 
 def test_chat_cli_answers_once(run, run_cli):
     result = run_cli("chat", run, "--message", "আজ ভালো লাগছে না", "--max-new-tokens", "6", "--temperature", "0")
-    assert result.code == 0, result.err and result.out.strip()
+    assert result.code == 0, result.err
+    assert result.out.strip(), "the chat printed no reply"
     crisis = run_cli("chat", run, "-m", "I want to kill myself")
     assert crisis.code == 0 and "14416" in crisis.out
 

@@ -59,11 +59,43 @@ def test_unsloth_trains_packed_rows_without_cudnn_attention_and_restores_it():
             assert torch.backends.cuda.cudnn_sdp_enabled() == before
 
 
-def test_unsloth_is_not_imported_on_cpu():
+@pytest.fixture()
+def fake_unsloth(tmp_path, monkeypatch):
+    """An installed ``unsloth`` that fails on import the way Unsloth does without a working GPU,
+    and counts how often it was imported."""
     import sys
 
-    select_strategy("auto")
-    assert "unsloth" not in sys.modules
+    pkg = tmp_path / "site" / "unsloth"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("import builtins\nbuiltins.UNSLOTH_IMPORTS = getattr(builtins, "
+                                     "'UNSLOTH_IMPORTS', 0) + 1\nraise NotImplementedError('Unsloth cannot find "
+                                     "any torch accelerator')\n")
+    monkeypatch.syspath_prepend(str(pkg.parent))
+    monkeypatch.delitem(sys.modules, "unsloth", raising=False)
+    import builtins
+
+    monkeypatch.setattr(builtins, "UNSLOTH_IMPORTS", 0, raising=False)
+    return lambda: builtins.UNSLOTH_IMPORTS
+
+
+def test_unsloth_is_never_imported_without_a_gpu(fake_unsloth, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    choice = select_strategy("auto")
+    assert choice.strategy.name != "unsloth" and "no CUDA GPU" in choice.reason
+    assert fake_unsloth() == 0
+
+
+def test_an_unsloth_that_fails_to_import_falls_back_or_is_named(fake_unsloth, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU, but Unsloth refuses it
+    choice = select_strategy("auto")
+    assert choice.strategy.name in ("qlora", "lora") and fake_unsloth() == 1
+    assert "unsloth failed to import (NotImplementedError: Unsloth cannot find" in choice.reason
+    with pytest.raises(BondhuError, match="training.strategy=unsloth cannot run here: unsloth failed to import"):
+        select_strategy("unsloth")
 
 
 @pytest.mark.parametrize("args,fragment", [
@@ -109,5 +141,7 @@ def test_existing_run_needs_resume_or_overwrite(run_cli, tiny_overrides):
 def test_presets_load():
     from bondhu.config import load_config
 
-    for preset in sorted((ROOT / "configs").glob("*.yaml")):
-        load_config(preset)
+    presets = sorted((ROOT / "configs").glob("*.yaml"))
+    assert {"tiny-cpu.yaml", "llama31-8b.yaml"} <= {p.name for p in presets}
+    for preset in presets:  # each validates (load_config raises on a bad key or value) and names a model
+        assert load_config(preset).model.name_or_path, preset
