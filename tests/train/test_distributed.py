@@ -1,6 +1,7 @@
 """Two CPU processes (gloo) give the optimization of one process with the same global batch."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -52,8 +53,6 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_overrides, tmp_
     for key in wa:
         torch.testing.assert_close(wa[key], wb[key], rtol=1e-4, atol=1e-5)
     # only rank 0 wrote: one run directory, one summary, and it knows it ran on two processes
-    import json
-
     summary = json.loads((runs / "two" / "summary.json").read_text())
     assert summary["num_processes"] == 2 and summary["steps"] == 4
     assert sorted(p.name for p in runs.iterdir()) == ["one", "two"]
@@ -95,3 +94,25 @@ def test_fsdp_preset_and_accelerate_config_load():
     assert acc.distributed_type == "FSDP" and acc.fsdp_config["fsdp_use_orig_params"] is False
     cfg = load_config(ROOT / "configs" / "llama31-70b-fsdp.yaml")
     assert cfg.training.strategy == "qlora" and cfg.training.gradient_checkpointing
+
+
+def test_back_to_back_runs_into_one_directory(tiny_overrides, tmp_path):
+    # Rank 0 deleting the old run while rank 1 still looked at it failed every second run.
+    runs = tmp_path / "runs"
+    for _ in range(2):
+        done = train(None, tiny_overrides, "again", 2, "training.per_device_batch_size=3", "training.max_steps=2",
+                     "output.overwrite=true")
+        assert "Traceback" not in done.stderr
+        assert json.loads((runs / "again" / "summary.json").read_text())["steps"] == 2
+
+
+def test_a_failed_process_is_reported_in_lines_of_its_own_not_a_launcher_traceback(tiny_overrides, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    env.pop("BONDHU_LAUNCHED", None)
+    cmd = [sys.executable, "-m", "bondhu.cli", "train", "tiny-cpu", *tiny_overrides, "--num-processes=2",
+           f"data.train={tmp_path / 'absent.jsonl'}", "data.validation=null"]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr and "ChildFailedError" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors and all("absent.jsonl" in e or "training failed on rank" in e for e in errors), done.stderr

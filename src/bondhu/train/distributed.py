@@ -11,9 +11,11 @@ with the loss weighted by the number of assistant tokens summed over all process
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterable, TextIO
 
 
 def launch_command(config: Path | None, overrides: list[str], resume: bool, num_processes: int,
@@ -46,21 +48,74 @@ def in_launched_process() -> bool:
 
 
 def launch(config: Path | None, overrides: list[str], resume: bool, num_processes: int) -> int:
-    """Run the launch command and return its exit code."""
+    """Run the launch command and return its exit code. The processes' own output passes through;
+    the launcher's report of a failed process (a ChildFailedError traceback, which repeats what the
+    process already said in its one error line) becomes one line."""
     env = {**os.environ, "BONDHU_LAUNCHED": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    return subprocess.call(launch_command(config, overrides, resume, num_processes), env=env)
+    proc = subprocess.Popen(launch_command(config, overrides, resume, num_processes), env=env,
+                            stderr=subprocess.PIPE, text=True, errors="replace", bufsize=1)
+    failed = filter_launcher_errors(proc.stderr, sys.stderr)
+    code = proc.wait()
+    if code and failed:
+        sys.stderr.write(f"error: training failed on {failed}; its error is above\n")
+    return code
+
+
+_LAUNCHER_LOG = re.compile(r"^[EWI]\d{4} [\d:.]+ \d+ .*torch/distributed/elastic/")
+_ROOT_CAUSE = re.compile(r"rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
+
+
+def filter_launcher_errors(lines: Iterable[str], out: TextIO) -> str | None:
+    """Copy ``lines`` to ``out`` except the elastic launcher's own log lines and ChildFailedError
+    traceback; return "rank R (exit code C)" for the failure it reported, if any."""
+    held: list[str] = []
+    failed = None
+    for line in lines:
+        if _LAUNCHER_LOG.match(line):
+            continue
+        if held or line.startswith("Traceback (most recent call last):"):
+            held.append(line)
+            if "ChildFailedError" in line or not line.startswith((" ", "Traceback", "=", "-", "[")):
+                if "ChildFailedError" not in "".join(held):
+                    out.writelines(held)
+                    held = []
+            continue
+        out.write(line)
+    if held:
+        block = "".join(held)
+        if "ChildFailedError" not in block:
+            out.write(block)
+        elif cause := _ROOT_CAUSE.search(block[block.find("Root Cause"):]):
+            failed = f"rank {cause.group(1)} (exit code {cause.group(2)})"
+        else:
+            failed = "a training process"
+    out.flush()
+    return failed
+
+
+def _state():
+    """Accelerate's process state, joined to the launcher's process group. Without a backend named,
+    accelerate on the CPU treats every torchrun process as a lone main process until the Trainer
+    sets up gloo, so every rank would act as rank 0."""
+    import torch
+    from accelerate import PartialState
+
+    if torch.cuda.is_available() or int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return PartialState()
+    return PartialState(backend="gloo")
 
 
 def is_main_process() -> bool:
-    from accelerate import PartialState
-
-    return PartialState().is_main_process
+    return _state().is_main_process
 
 
 def wait_for_everyone() -> None:
-    from accelerate import PartialState
+    """A barrier across the launched processes (nothing in a single process)."""
+    import torch.distributed as dist
 
-    PartialState().wait_for_everyone()
+    _state()
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
 
 
 def allow_cpu_rank_locations() -> None:

@@ -42,6 +42,9 @@ class LLAMAFineTuner:
     def _check_run_dir(self, resume: bool) -> None:
         ckpt = self.run_dir / "checkpoints"
         has_run = (self.run_dir / "summary.json").exists() or (ckpt.exists() and any(ckpt.iterdir()))
+        # Every rank looks before rank 0 deletes: a rank still looking while the directory is being
+        # removed would find it half gone (FileNotFoundError on summary.json or rng_state_0.pth).
+        wait_for_everyone()
         if resume:
             if not ckpt.exists() or not any(ckpt.glob("checkpoint-*")):
                 raise BondhuError(f"{self.run_dir}: no checkpoint to resume from")

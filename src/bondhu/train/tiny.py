@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 
 from bondhu.config import TinyModelSpec
@@ -134,7 +136,14 @@ def ensure_tiny(path: str | Path, spec: TinyModelSpec) -> Path:
         plain = corpus_texts(spec.tokenizer_corpus, roles=("user",))
         loss = pretrain(model, tokenizer, plain, spec.pretrain_epochs, spec.seed)
         log.info("tiny model pretrained on %d texts (last LM loss %.2f)", len(plain), loss)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    # Written aside and renamed into place in one step: several processes (DDP ranks) may build
+    # it at once, and none may ever read a half-written model.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    try:
+        staging.rename(out)
+    except OSError:  # another process got there first, with the same deterministic build
+        shutil.rmtree(staging, ignore_errors=True)
     return out
