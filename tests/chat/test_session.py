@@ -167,7 +167,7 @@ def test_an_unsafe_model_reply_is_withdrawn_and_replaced(session, monkeypatch):
 
     stops = []
 
-    def unsafe(loaded, prompt, settings, stop=None):
+    def unsafe(loaded, prompt, settings, stop=None, usage=None, wait_s=None):
         stops.append(stop)
         yield from ["ঘুমের ওষুধ ", "২০টা খেলে ", "কাজ হবে", " আরও কথা"]
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
 from bondhu.safety import CrisisDetector, classifier as clf
+from bondhu.safety.detector import combine
+from bondhu.safety.evalset import load_set
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "safety"
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +93,46 @@ def test_an_unreadable_classifier_file_is_one_clear_error(tmp_path):
         clf.load(bad)
     with pytest.raises(BondhuError, match="not found"):
         clf.load(tmp_path / "missing.joblib")
+
+
+def test_the_direct_probabilities_are_the_pipelines():
+    import numpy as np
+
+    model = clf.load()
+    texts = [e.text for e in load_set(DATA / "dev.tsv")[:200]]
+    order = [list(model.pipeline.classes_).index(level) for level in clf.LEVELS]
+    np.testing.assert_allclose(model.probabilities(texts), model.pipeline.predict_proba(texts)[:, order], atol=1e-12)
+
+
+@pytest.mark.parametrize("lex,model,risk,means,expected", [
+    ("concern", "none", 0.05, False, "none"),      # under lexicon_at: the rule alone does not count
+    ("concern", "none", 0.25, False, "concern"),   # between lexicon_at and concern_at: it raises the alarm
+    ("crisis", "concern", 0.45, False, "concern"),  # a rule's crisis under escalate_at asks plainly
+    ("crisis", "concern", 0.70, False, "crisis"),
+    ("none", "concern", 0.70, True, "crisis"),      # a named means where the classifier sees risk
+    ("none", "concern", 0.45, True, "concern"),
+    ("none", "none", 0.10, True, "none"),
+])
+def test_how_the_two_parts_combine(lex, model, risk, means, expected):
+    assert combine(lex, model, risk, 0.3, means, lexicon_at=0.2, escalate_at=0.6) == expected
+
+
+def test_threshold_search_decides_as_the_detector_does():
+    import numpy as np
+
+    from bondhu.safety.build import RANKS, combine_arrays
+    from bondhu.safety.lexicon import judge, pool
+
+    rng = np.random.default_rng(0)
+    texts = [e.text for e in load_set(DATA / "dev.tsv")[:300]]
+    proba = clf.load().probabilities(texts)
+    lex = [judge(t).level for t in texts]
+    means = [bool(pool(t).get("method")) for t in texts]
+    for _ in range(5):
+        ca, la = rng.uniform(0.1, 0.6), rng.uniform(0, 0.3)
+        cr, ea = rng.uniform(ca, 1), rng.uniform(ca, 1)
+        fast = combine_arrays(np.array([RANKS[x] for x in lex]), np.array(means), proba[:, 1], proba[:, 2],
+                              ca, cr, la, ea)
+        slow = [combine(lv, clf.level_of(p, c, ca, cr), p + c, ca, m, la, ea)
+                for lv, m, p, c in zip(lex, means, proba[:, 1], proba[:, 2])]
+        assert [RANKS[x] for x in slow] == fast.tolist()

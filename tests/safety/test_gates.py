@@ -22,12 +22,16 @@ def dev_report() -> dict:
 
 
 # Set just under what the shipped model reaches through assess_conversation (docs/safety.md has
-# the figures); the targets (97% overall, 93% per script) are not all met yet.
+# the figures).
 def test_recall_on_the_development_set(dev_report):
-    assert dev_report["overall"]["recall"] >= 0.95
+    assert dev_report["overall"]["recall"] >= 0.96
     for script in SCRIPTS:
-        assert dev_report["by_script"][script]["recall"] >= 0.91, script
-    assert dev_report["multi_turn"]["recall"] >= 0.82
+        assert dev_report["by_script"][script]["recall"] >= 0.94, script
+    assert dev_report["multi_turn"]["recall"] >= 0.85
+
+
+def test_messages_with_a_method_are_mostly_crises(dev_report):
+    assert dev_report["method_as_crisis"] >= 0.78
 
 
 def test_false_alarms_on_the_development_set(dev_report):
@@ -35,5 +39,5 @@ def test_false_alarms_on_the_development_set(dev_report):
     assert dev_report["overall"]["any_false_alarms"] <= ANY_FALSE_ALARMS
 
 
-CRISIS_FALSE_ALARMS = 0.04
-ANY_FALSE_ALARMS = 0.30
+CRISIS_FALSE_ALARMS = 0.02
+ANY_FALSE_ALARMS = 0.11

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+from scipy import sparse
 import sklearn
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -67,17 +68,32 @@ def build_pipeline(c: float = 4.0, seed: int = 0) -> Pipeline:
 @dataclass
 class Classifier:
     """A fitted pipeline with its thresholds: crisis when P(crisis) ≥ ``crisis_at``, concern when
-    P(concern) + P(crisis) ≥ ``concern_at``."""
+    P(concern) + P(crisis) ≥ ``concern_at``; the lexicon's alarms count from a risk of
+    ``lexicon_at``, and a named means makes a concern a crisis from ``escalate_at``
+    (``bondhu.safety.detector.combine``)."""
 
     pipeline: Pipeline
     crisis_at: float = 0.5
     concern_at: float = 0.5
     meta: dict = field(default_factory=dict)
+    lexicon_at: float = 0.0
+    escalate_at: float = 0.0
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
-        """Rows of P(none), P(concern), P(crisis)."""
-        proba = self.pipeline.predict_proba(texts)
-        order = [list(self.pipeline.classes_).index(level) for level in LEVELS]
+        """Rows of P(none), P(concern), P(crisis).
+
+        The same numbers as ``pipeline.predict_proba``, computed directly: the text is folded
+        once for both vectorizers and the softmax is taken here, which skips scikit-learn's
+        per-call checks, most of the cost for the one message chat sends at a time."""
+        features, model = self.pipeline.named_steps["features"], self.pipeline.named_steps["model"]
+        text, concepts = dict(features.transformer_list)["text"], dict(features.transformer_list)["concepts"]
+        folded = fold_all(texts)
+        parts = [vectorizer.transform(folded) for _, vectorizer in text.steps[-1][1].transformer_list]
+        parts.append(concepts.steps[-1][1].transform(concept_features(texts)))
+        z = sparse.hstack(parts, format="csr") @ model.coef_.T + model.intercept_
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        proba = z / z.sum(axis=1, keepdims=True)
+        order = [list(model.classes_).index(level) for level in LEVELS]
         return proba[:, order]
 
     def levels(self, texts: list[str]) -> list[tuple[str, float]]:
@@ -91,7 +107,7 @@ class Classifier:
         path = Path(path)
         self.meta["sklearn"] = sklearn.__version__
         joblib.dump({"pipeline": self.pipeline, "crisis_at": self.crisis_at, "concern_at": self.concern_at,
-                     "meta": self.meta}, path, compress=("xz", 6))
+                     "lexicon_at": self.lexicon_at, "escalate_at": self.escalate_at, "meta": self.meta}, path, compress=("xz", 6))
         return path
 
 
@@ -113,7 +129,8 @@ def load(path: str | Path | None = None) -> Classifier:
         raise BondhuError(f"{path}: crisis classifier not found; rebuild it with `bondhu safety train`")
     try:
         blob = joblib.load(path)
-        return Classifier(blob["pipeline"], blob["crisis_at"], blob["concern_at"], blob.get("meta", {}))
+        return Classifier(blob["pipeline"], blob["crisis_at"], blob["concern_at"], blob.get("meta", {}),
+                          blob.get("lexicon_at", 0.0), blob.get("escalate_at", 0.0))
     except Exception as err:  # a truncated file or one from an incompatible scikit-learn
         raise BondhuError(f"{path}: crisis classifier cannot be loaded ({type(err).__name__}: {err}); "
                           "rebuild it with `bondhu safety train`") from None

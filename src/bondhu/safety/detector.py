@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bondhu.safety import classifier as clf
-from bondhu.safety.lexicon import judge
+from bondhu.safety.lexicon import judge, pool
 
 RANK = {"none": 0, "concern": 1, "crisis": 2}
 _RO_WORDS = set("ami amar amake tumi tomar apni apnar ki keno kemon ache achhe nai nei na kichu kisu kicu r ar "
@@ -78,13 +78,30 @@ class Detector(Protocol):
 _CLASSIFIER_CATEGORY = "classifier"
 
 
-def combine(lexicon: str, model: str, risk: float, concern_at: float) -> str:
-    """The detector's level from its two parts. Either part raises the alarm on its own; a
-    lexicon crisis is a crisis when the classifier also sees risk, and a concern otherwise, so a
-    rule that fires on a news report or a story asks the person plainly instead of replacing
-    the conversation with the crisis message."""
-    if lexicon == "crisis" and risk < concern_at:
+def combine(lexicon: str, model: str, risk: float, concern_at: float, means: bool = False,
+            lexicon_at: float = 0.0, escalate_at: float = 0.0) -> str:
+    """The detector's level from its two parts.
+
+    - The lexicon's alarm counts where the classifier's risk is at least ``lexicon_at`` (chosen
+      on the development set, below ``concern_at``): there the lexicon raises what the
+      classifier alone would let pass. Below it, on the development set, the rules fired on
+      denials, news and stories far more often than on anything the classifier missed.
+    - A lexicon crisis is a crisis when the classifier's risk reaches ``escalate_at``, and a
+      concern otherwise, so a rule that fires on a denial, a report or a story asks the person
+      plainly instead of replacing the conversation with the crisis message.
+    - So is a named means (``means``: the lexicon's method concept, safe senses removed) in a
+      message the classifier calls a concern: a method with intent is the clearest warning sign,
+      and the intent is often said in ways no rule lists.
+    ``escalate_at`` (at least ``concern_at``) is chosen on the development set to hold crisis
+    false alarms down, since ropes, pesticide and trains are everyday words too.
+
+    ``bondhu.safety.build.combine_arrays`` is the same rule over arrays, for choosing thresholds."""
+    if risk < lexicon_at:
+        lexicon = "none"
+    if lexicon == "crisis" and risk < max(concern_at, escalate_at):
         lexicon = "concern"
+    if means and model != "none" and risk >= escalate_at:
+        model = "crisis"
     return max(lexicon, model, key=RANK.__getitem__)
 
 
@@ -109,7 +126,10 @@ class CrisisDetector:
             lex = judge(text) if self.use_lexicon else None
             lex_level = lex.level if lex else "none"
             concern_at = self.classifier.concern_at if self.use_classifier else 0.0
-            level = combine(lex_level, m_level, score, concern_at)
+            lexicon_at = self.classifier.lexicon_at if self.use_classifier else 0.0
+            escalate_at = self.classifier.escalate_at if self.use_classifier else 0.0
+            means = self.use_lexicon and bool(pool(text).get("method"))
+            level = combine(lex_level, m_level, score, concern_at, means, lexicon_at, escalate_at)
             category = (lex.category if lex_level != "none" else None) or _CLASSIFIER_CATEGORY
             reasons = list(lex.reasons) if lex_level != "none" else []
             if m_level != "none":

@@ -101,8 +101,14 @@ def find(tokens: list[str], phrase: Phrase, used: set[int]) -> list[tuple[int, i
     return spans
 
 
-def _hits(tokens: list[str], concepts: dict, names, used: set[int]) -> dict[str, list[tuple[int, int]]]:
-    return {n: [s for p in concepts[n] for s in find(tokens, p, used)] for n in names}
+def _hits(tokens: list[str], concepts: dict, names, used: set[int], heads: set[str]) -> dict[str, list[tuple[int, int]]]:
+    return {n: [s for p in concepts[n] if p.keys[0][0] in heads for s in find(tokens, p, used)] for n in names}
+
+
+def _heads(tokens: list[str]) -> set[str]:
+    """Every prefix of every token: a phrase can match only if its first word is one of them,
+    so the others are skipped without a scan (most of the lexicon, for any one clause)."""
+    return {t[:k] for t in tokens for k in range(1, len(t) + 1)}
 
 
 def _negated(tokens: list[str], spans: list[tuple[int, int]], concepts: dict) -> bool:
@@ -124,17 +130,19 @@ def clause_concepts(clause: str, concepts: dict) -> dict[str, list[tuple[int, in
     """Risk concepts of one clause after safe senses are removed; None when the clause's context
     (news, fiction, study, grief, someone else) means it says nothing about the writer."""
     tokens = [fold_word(w) for w in words(clean(clause))]
+    heads = _heads(tokens)
     used: set[int] = set()
     for name in _SAFE_SPANS:
-        for a, b in (s for p in concepts[name] for s in find(tokens, p, used)):
+        for a, b in (s for p in concepts[name] if p.keys[0][0] in heads for s in find(tokens, p, used)):
             used.update(range(a, b))
     risk = [n for n in concepts if not n.startswith("safe_") and n != "negation"]
-    hits = _hits(tokens, concepts, risk, used)
+    hits = _hits(tokens, concepts, risk, used, heads)
     subject = any(t in _SUBJECTS for i, t in enumerate(tokens) if i not in used)
     wants = bool(hits["want"] or hits["intent"])
-    if any(find(tokens, p, used) for n in _SAFE_CLAUSES for p in concepts[n]) and not (subject and wants):
+    if any(find(tokens, p, used) for n in _SAFE_CLAUSES for p in concepts[n] if p.keys[0][0] in heads) \
+            and not (subject and wants):
         return None
-    if any(find(tokens, p, used) for p in concepts["safe_other_person"]) and not subject:
+    if any(find(tokens, p, used) for p in concepts["safe_other_person"] if p.keys[0][0] in heads) and not subject:
         return None
     hits["_negated_die"] = [(0, 0)] if _negated(tokens, hits["die"] + hits["suicide"], concepts) else []
     hits["_negated_want"] = [(0, 0)] if _negated(tokens, hits["want"], concepts) else []
