@@ -121,13 +121,13 @@ class CrisisDetector:
 
     def _score(self, texts: list[str]) -> list[Assessment]:
         model = self.classifier.levels(texts) if self.use_classifier else [("none", 0.0)] * len(texts)
+        c = self.classifier
+        concern_at, lexicon_at, escalate_at = (c.concern_at, c.lexicon_at, c.escalate_at) if self.use_classifier \
+            else (0.0, 0.0, 0.0)
         out = []
         for text, (m_level, score) in zip(texts, model):
             lex = judge(text) if self.use_lexicon else None
             lex_level = lex.level if lex else "none"
-            concern_at = self.classifier.concern_at if self.use_classifier else 0.0
-            lexicon_at = self.classifier.lexicon_at if self.use_classifier else 0.0
-            escalate_at = self.classifier.escalate_at if self.use_classifier else 0.0
             means = self.use_lexicon and bool(pool(text).get("method"))
             level = combine(lex_level, m_level, score, concern_at, means, lexicon_at, escalate_at)
             category = (lex.category if lex_level != "none" else None) or _CLASSIFIER_CATEGORY

@@ -101,14 +101,15 @@ def find(tokens: list[str], phrase: Phrase, used: set[int]) -> list[tuple[int, i
     return spans
 
 
-def _hits(tokens: list[str], concepts: dict, names, used: set[int], heads: set[str]) -> dict[str, list[tuple[int, int]]]:
-    return {n: [s for p in concepts[n] if p.keys[0][0] in heads for s in find(tokens, p, used)] for n in names}
-
-
 def _heads(tokens: list[str]) -> set[str]:
-    """Every prefix of every token: a phrase can match only if its first word is one of them,
-    so the others are skipped without a scan (most of the lexicon, for any one clause)."""
+    """Every prefix of every token: a phrase can match only if its first word is one of them."""
     return {t[:k] for t in tokens for k in range(1, len(t) + 1)}
+
+
+def _spans(tokens: list[str], phrases, used: set[int], heads: set[str]) -> list[tuple[int, int]]:
+    """Where any of ``phrases`` matches; those whose first word is none of ``heads`` are skipped
+    without a scan (most of the lexicon, for any one clause)."""
+    return [s for p in phrases if p.keys[0][0] in heads for s in find(tokens, p, used)]
 
 
 def _negated(tokens: list[str], spans: list[tuple[int, int]], concepts: dict) -> bool:
@@ -133,16 +134,15 @@ def clause_concepts(clause: str, concepts: dict) -> dict[str, list[tuple[int, in
     heads = _heads(tokens)
     used: set[int] = set()
     for name in _SAFE_SPANS:
-        for a, b in (s for p in concepts[name] if p.keys[0][0] in heads for s in find(tokens, p, used)):
+        for a, b in _spans(tokens, concepts[name], used, heads):
             used.update(range(a, b))
     risk = [n for n in concepts if not n.startswith("safe_") and n != "negation"]
-    hits = _hits(tokens, concepts, risk, used, heads)
+    hits = {n: _spans(tokens, concepts[n], used, heads) for n in risk}
     subject = any(t in _SUBJECTS for i, t in enumerate(tokens) if i not in used)
     wants = bool(hits["want"] or hits["intent"])
-    if any(find(tokens, p, used) for n in _SAFE_CLAUSES for p in concepts[n] if p.keys[0][0] in heads) \
-            and not (subject and wants):
+    if any(_spans(tokens, concepts[n], used, heads) for n in _SAFE_CLAUSES) and not (subject and wants):
         return None
-    if any(find(tokens, p, used) for p in concepts["safe_other_person"] if p.keys[0][0] in heads) and not subject:
+    if _spans(tokens, concepts["safe_other_person"], used, heads) and not subject:
         return None
     hits["_negated_die"] = [(0, 0)] if _negated(tokens, hits["die"] + hits["suicide"], concepts) else []
     hits["_negated_want"] = [(0, 0)] if _negated(tokens, hits["want"], concepts) else []
