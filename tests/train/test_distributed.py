@@ -116,3 +116,22 @@ def test_a_failed_process_is_reported_in_lines_of_its_own_not_a_launcher_traceba
     assert "Traceback" not in done.stderr and "ChildFailedError" not in done.stderr, done.stderr[-3000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert errors and all("absent.jsonl" in e or "training failed on rank" in e for e in errors), done.stderr
+
+
+def test_the_launchers_report_becomes_the_failed_rank_and_other_tracebacks_pass():
+    import io
+
+    from bondhu.train.distributed import filter_launcher_errors
+
+    launcher = ("error: FileNotFoundError: 'summary.json'\n"
+                "E1201 22:58:04.202000 9641 .venv/lib/torch/distributed/elastic/multiprocessing/api.py:1002] failed\n"
+                "Traceback (most recent call last):\n  File \"run.py\", line 1, in <module>\n"
+                "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \n"
+                "=====\nbondhu.cli FAILED\n-----\nRoot Cause (first observed failure):\n[0]:\n"
+                "  rank      : 1 (local_rank: 1)\n  exitcode  : 1 (pid: 9646)\n=====\n")
+    out = io.StringIO()
+    assert filter_launcher_errors(io.StringIO(launcher), out) == "rank 1 (exit code 1)"
+    assert out.getvalue() == "error: FileNotFoundError: 'summary.json'\n"
+    own = "Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: boom\nafter\n"
+    out = io.StringIO()
+    assert filter_launcher_errors(io.StringIO(own), out) is None and out.getvalue() == own

@@ -79,9 +79,9 @@ def load_for_inference(run: str | Path, backend: str = "auto", base_only: bool =
 
         return load_fast(path, cfg)
     from bondhu.train.adapter import adapter_dir, attach
+    from bondhu.train.strategies import unsloth_usable, select_strategy
 
     adapter = None if base_only else adapter_dir(path)
-    from bondhu.train.strategies import unsloth_usable, select_strategy
 
     # Load the base exactly as training did (same quantization), so the adapter sees the weights it learned on.
     trained_with = cfg.training.strategy

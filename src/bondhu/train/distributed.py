@@ -68,29 +68,30 @@ _ROOT_CAUSE = re.compile(r"rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
 def filter_launcher_errors(lines: Iterable[str], out: TextIO) -> str | None:
     """Copy ``lines`` to ``out`` except the elastic launcher's own log lines and ChildFailedError
     traceback; return "rank R (exit code C)" for the failure it reported, if any."""
-    held: list[str] = []
-    failed = None
+    traceback: list[str] = []
+    launcher: list[str] | None = None  # from the ChildFailedError line to the end: the launcher's report
     for line in lines:
-        if _LAUNCHER_LOG.match(line):
+        if launcher is not None:
+            launcher.append(line)
+        elif _LAUNCHER_LOG.match(line):
             continue
-        if held or line.startswith("Traceback (most recent call last):"):
-            held.append(line)
-            if "ChildFailedError" in line or not line.startswith((" ", "Traceback", "=", "-", "[")):
-                if "ChildFailedError" not in "".join(held):
-                    out.writelines(held)
-                    held = []
-            continue
-        out.write(line)
-    if held:
-        block = "".join(held)
-        if "ChildFailedError" not in block:
-            out.write(block)
-        elif cause := _ROOT_CAUSE.search(block[block.find("Root Cause"):]):
-            failed = f"rank {cause.group(1)} (exit code {cause.group(2)})"
+        elif traceback or line.startswith("Traceback (most recent call last):"):
+            traceback.append(line)
+            if not line.startswith((" ", "Traceback")):  # the exception's own line ends a traceback
+                if "ChildFailedError" in line:
+                    launcher = [line]
+                else:
+                    out.writelines(traceback)
+                traceback = []
         else:
-            failed = "a training process"
+            out.write(line)
+    out.writelines(traceback)
     out.flush()
-    return failed
+    if launcher is None:
+        return None
+    report = "".join(launcher)
+    cause = _ROOT_CAUSE.search(report[report.find("Root Cause"):])
+    return f"rank {cause.group(1)} (exit code {cause.group(2)})" if cause else "a training process"
 
 
 def _state():
