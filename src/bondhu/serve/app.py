@@ -70,7 +70,7 @@ def create_app(loaded: LoadedModel, config: BondhuConfig | None = None, safety: 
     app = FastAPI(title="Bondhu", docs_url=None, redoc_url=None)  # the docs pages would load CDN assets
     app.state.loaded, app.state.config, app.state.safety, app.state.slots = loaded, cfg, safety, slots
     app.add_middleware(Guard)
-    if serve.cors_origins:  # added last, so it runs first: preflights are answered before the JSON rule
+    if serve.cors_origins:  # added last, so it runs first: preflights never reach the routes
         app.add_middleware(CORSMiddleware, allow_origins=serve.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
 
