@@ -32,11 +32,11 @@ from gpu_report import render, write_docs
 
 ROOT = Path(__file__).resolve().parents[1]
 # Most needed first (a budget cut drops the tail); "build" always runs first, alone.
-SINGLE_GPU = ["train_unsloth", "bare_unsloth", "seed_recipe", "train_qlora", "matmul_peak", "infer_fast",
-              "infer_unsloth", "infer_hf", "t4_longest"]
+SINGLE_GPU = ["train_unsloth", "bare_unsloth_none", "seed_recipe", "bare_unsloth", "t4_longest", "fallback_unsloth",
+              "train_unsloth_ckpt", "matmul_peak", "train_qlora", "infer_fast", "infer_unsloth", "infer_hf"]
 MULTI_GPU = ["ddp_qlora", "ddp_unsloth"]
 # Diagnostics, run only when named.
-DIAGNOSTICS = ["profile_unsloth", "profile_fast", "train_unsloth_cudnn", "fast_variants_bf16", "fast_variants_int8",
+DIAGNOSTICS = ["train_qlora_half", "train_unsloth_double", "profile_unsloth", "profile_fast", "train_unsloth_cudnn", "fast_variants_bf16", "fast_variants_int8",
                "fast_variants_int8_fused", "fast_variants_int8_untuned"]
 GROUPS = {"all": ["build", *SINGLE_GPU], "scaling": ["build", *MULTI_GPU]}
 

@@ -7,6 +7,7 @@ must not share a process). Called by benchmarks/gpu.py; prints one ``RESULT {jso
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -29,7 +30,8 @@ LLAMA31_8B = dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, 
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-UNSLOTH_SECTIONS = {"train_unsloth", "train_unsloth_cudnn", "seed_recipe", "bare_unsloth", "t4_longest",
+UNSLOTH_SECTIONS = {"train_unsloth", "train_unsloth_cudnn", "train_unsloth_ckpt", "train_unsloth_double", "fallback_unsloth", "seed_recipe",
+                    "bare_unsloth", "bare_unsloth_none", "t4_longest",
                     "infer_unsloth", "profile_unsloth"}
 IMPORT_SECONDS = None  # set when gpu.py started this process ahead of its turn
 
@@ -164,7 +166,7 @@ def bench_overrides(args, strategy: str, name: str) -> list[str]:
             f"training.max_steps={args.steps}", "training.save_steps=100000", "data.validation=null",
             "logging.wandb=false", f"output.runs_dir={args.runs}",
             f"output.name={name}", "output.overwrite=true", "training.per_device_batch_size=8",
-            "training.gradient_accumulation_steps=1", "training.warmup_ratio=0"] + (
+            "training.gradient_accumulation_steps=1", "training.warmup_ratio=0", "training.logging_steps=1"] + (
         ["training.optimizer=adamw_torch"] if args.tiny else [])
 
 
@@ -177,10 +179,14 @@ def bondhu_train(args, strategy: str, extra_callbacks=(), section: str | None = 
                       bench_overrides(args, strategy, f"bench-{strategy}") + list(args.set or []))
     meter = Throughput(args.skip)
     summary = LLAMAFineTuner(cfg, callbacks=[meter.callback, *extra_callbacks], progress=False).train()
+    losses = [r["loss"] for r in csv.DictReader(open(cfg.run_dir / "loss.csv", encoding="utf-8")) if r["loss"]]
     result(section=section or f"train_{strategy}", tokens_per_second=round(meter.tokens_per_second(), 1),
            peak_gpu_gib=summary.get("peak_gpu_allocated_gib"), reserved_gib=summary.get("peak_gpu_reserved_gib"),
            padding_free_on=summary["padding_free_on"], steps=summary["steps"], strategy=summary["strategy"],
-           precision=summary["precision"], last_loss=summary["last_loss"],
+           precision=summary["precision"], last_loss=summary["last_loss"], losses=[float(x) for x in losses],
+           plan=summary["plan"], plan_fallbacks=summary["plan_fallbacks"],
+           largest_step_tokens=summary["largest_step_tokens"],
+           estimate_at_largest_step_gib=summary["estimate_at_largest_step_gib"],
            mean_tokens_per_step=round((meter.n1 - meter.n0) / max(1, meter.steps - meter.skip)), **meter.timings())
 
 
@@ -190,6 +196,35 @@ def train_qlora(args):
 
 def train_unsloth(args):
     bondhu_train(args, "unsloth")
+
+
+def train_qlora_half(args):
+    """b at 4 conversations × 2 accumulation steps: the plan's estimate on another step size."""
+    args.set = [*(args.set or []), "training.per_device_batch_size=4", "training.gradient_accumulation_steps=2"]
+    bondhu_train(args, "qlora", section="train_qlora_half")
+
+
+def train_unsloth_double(args):
+    """c at 16 conversations per step: the plan's estimate on another step size."""
+    args.set = [*(args.set or []), "training.per_device_batch_size=16"]
+    bondhu_train(args, "unsloth", section="train_unsloth_double")
+
+
+def train_unsloth_ckpt(args):
+    """c with checkpointing forced on (the presets before the memory-aware plan)."""
+    args.set = [*(args.set or []), "training.gradient_checkpointing=true"]
+    bondhu_train(args, "unsloth", section="train_unsloth_ckpt")
+
+
+def fallback_unsloth(args):
+    """A real out-of-memory: the card is capped at 24 GiB while the planner is told it has 139, so it
+    starts without recompute (about 50 GiB), runs out of memory on the first step and falls back."""
+    import torch
+
+    total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.set_per_process_memory_fraction(24 * 2**30 / total)
+    args.set = [*(args.set or []), "training.memory_budget_gib=139"]
+    bondhu_train(args, "unsloth", section="fallback_unsloth")
 
 
 def train_unsloth_cudnn(args):
@@ -243,14 +278,15 @@ def seed_recipe(args):
            steps=meter.steps, **meter.timings())
 
 
-def bare_unsloth(args):
+def bare_unsloth(args, recompute: bool = True, section: str = "bare_unsloth"):
     """Run d: a bare Unsloth loop on fixed 2048-token rows at batch 2: the ceiling, not a competitor."""
     import torch
     from unsloth import FastLanguageModel
 
     model, tok = FastLanguageModel.from_pretrained(args.model, max_seq_length=2048, dtype=None, load_in_4bit=True)
     model = FastLanguageModel.get_peft_model(model, r=16, lora_alpha=16, lora_dropout=0, target_modules=ALL_LINEAR,
-                                             use_gradient_checkpointing="unsloth", random_state=3407)
+                                             use_gradient_checkpointing="unsloth" if recompute else False,
+                                             random_state=3407)
     # Training mode, as in c: without it the model stays in eval mode, skips gradient checkpointing
     # and keeps every activation (21 GiB, and a ceiling no checkpointed run can reach).
     FastLanguageModel.for_training(model)
@@ -267,9 +303,14 @@ def bare_unsloth(args):
             sync()
             marks[step] = time.perf_counter()
     steady = marks[args.steps] - marks[args.skip]
-    result(section="bare_unsloth", tokens_per_second=round(4096 * (args.steps - args.skip) / steady, 1),
+    result(section=section, tokens_per_second=round(4096 * (args.steps - args.skip) / steady, 1),
            peak_gpu_gib=peak_gib(), steps=args.steps, startup_seconds=round(startup, 1),
            first_step_seconds=round(marks[1] - T0 - startup, 1))
+
+
+def bare_unsloth_none(args):
+    """The bare loop without recompute: the ceiling for c when the plan keeps every activation."""
+    bare_unsloth(args, recompute=False, section="bare_unsloth_none")
 
 
 def matmul_peak(args):
@@ -301,6 +342,7 @@ def t4_longest(args):
     torch.cuda.set_per_process_memory_fraction(15 * 2**30 / total)
     cfg = load_config(ROOT / "configs" / "llama31-8b-t4.yaml",
                       [f"model.name_or_path={args.model}", "model.max_seq_length=65536", "training.precision=fp16"])
+    planned = t4_plan(cfg)  # before the model takes its share of the 15 GiB
     strategy = UnslothStrategy()
     model, tok = strategy.load(cfg)
     model = strategy.add_adapters(model, cfg)
@@ -335,10 +377,40 @@ def t4_longest(args):
             break
         finally:
             torch.cuda.empty_cache()
-    result(section="t4_longest", longest_tokens=best, tried=tried)
+    result(section="t4_longest", longest_tokens=best, tried=tried, **planned)
+
+
+def t4_plan(cfg) -> dict:
+    """What `auto` picks for the T4 preset on this 15 GiB share, and the estimate for each tried length."""
+    from bondhu.train.finetuner import memory_setup
+    from bondhu.train.plan import GIB, Shape, card_memory, estimate, make_plans
+    from bondhu.train.strategies import UnslothStrategy
+    from transformers import AutoConfig
+
+    shape, setup = Shape.of(AutoConfig.from_pretrained(cfg.model.name_or_path)), memory_setup(UnslothStrategy(), cfg, "fp16")
+    budget, card = card_memory(None)
+    lengths = [min(n, cfg.data.max_length or n) for n in conversation_lengths(cfg.model.name_or_path)]
+    t = cfg.training
+    plan = make_plans(shape, setup, lengths, t.batching, t.per_device_batch_size, t.gradient_accumulation_steps,
+                      t.gradient_checkpointing, budget, card)[0]
+    return {"plan": plan.to_json(), "estimates_gib": {n: round(estimate(shape, setup, "offload", n).total / GIB, 2)
+                                                      for n in (32768, 36864, 40960, 45056, 49152)}}
+
+
+def conversation_lengths(tokenizer_dir) -> list[int]:
+    """Token lengths of the bundled training conversations with Bondhu's system prompt."""
+    from bondhu.config import DataConfig
+    from bondhu.data.processor import DatasetProcessor
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    return [r["length"] for r in DatasetProcessor(tok, DataConfig()).prepare(str(ROOT / "data/bondhu-empathy/train.jsonl")).rows]
 
 
 WORKERS = {"build": build, "train_unsloth": train_unsloth, "train_unsloth_cudnn": train_unsloth_cudnn,
+           "train_unsloth_ckpt": train_unsloth_ckpt, "train_qlora_half": train_qlora_half,
+           "train_unsloth_double": train_unsloth_double, "fallback_unsloth": fallback_unsloth,
+           "bare_unsloth_none": bare_unsloth_none,
            "train_qlora": train_qlora, "seed_recipe": seed_recipe, "bare_unsloth": bare_unsloth,
            "matmul_peak": matmul_peak, "t4_longest": t4_longest}
 

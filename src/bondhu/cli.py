@@ -183,6 +183,8 @@ def train(
     if not summary:
         return
     console.print(f"strategy [bold]{summary['strategy']}[/]: {summary['strategy_reason']}")
+    console.print(summary["plan"]["description"] + "".join(
+        f"\n  (fell back from {f['from']} at step {f['at_step']}: out of memory)" for f in summary["plan_fallbacks"]))
     loss = (f"loss {summary['first_loss']:.3f} → {summary['last_loss']:.3f}, "
             if summary["first_loss"] is not None else "")
     steady = summary["tokens_per_second_after_warmup"]

@@ -98,7 +98,12 @@ class TrainingConfig(_Section):
     optimizer: str = "adamw_torch"
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     compute_dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
-    gradient_checkpointing: bool = True
+    # auto: the fastest of no recompute / checkpointing that fits the card (bondhu.train.plan);
+    # true or false force it. Checkpointing costs a third more compute per token, no recompute
+    # keeps every layer's activations (about 4 MiB per token on the 8B shape).
+    gradient_checkpointing: bool | Literal["auto"] = "auto"
+    # The memory training may use, in GiB; None: the card's free memory (the process's RAM on CPU).
+    memory_budget_gib: float | None = Field(None, gt=0)
     # padding_free: no pad tokens, one flat row per step; packing: rows filled to max_length.
     batching: Literal["padding_free", "packing", "padded"] = "padding_free"
     seed: int = 42

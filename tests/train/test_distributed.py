@@ -51,7 +51,9 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_overrides, tmp_
     wa = load_file(str(runs / "one" / "adapter" / "adapter_model.safetensors"))
     wb = load_file(str(runs / "two" / "adapter" / "adapter_model.safetensors"))
     for key in wa:
-        torch.testing.assert_close(wa[key], wb[key], rtol=1e-4, atol=1e-5)
+        # The all-reduce sums gradients in another order, and Adam divides by each gradient's size,
+        # so a weight whose gradient is near zero can move by a few 1e-5 (the lr is 5e-3 per step).
+        torch.testing.assert_close(wa[key], wb[key], rtol=1e-4, atol=5e-5)
     # only rank 0 wrote: one run directory, one summary, and it knows it ran on two processes
     summary = json.loads((runs / "two" / "summary.json").read_text())
     assert summary["num_processes"] == 2 and summary["steps"] == 4
@@ -93,7 +95,7 @@ def test_fsdp_preset_and_accelerate_config_load():
     acc = load_config_from_file(str(ROOT / "configs" / "accelerate" / "fsdp-qlora.yaml"))
     assert acc.distributed_type == "FSDP" and acc.fsdp_config["fsdp_use_orig_params"] is False
     cfg = load_config(ROOT / "configs" / "llama31-70b-fsdp.yaml")
-    assert cfg.training.strategy == "qlora" and cfg.training.gradient_checkpointing
+    assert cfg.training.strategy == "qlora" and cfg.training.gradient_checkpointing is True
 
 
 def test_back_to_back_runs_into_one_directory(tiny_overrides, tmp_path):

@@ -117,3 +117,19 @@ class SaveOnInterrupt(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+class LargestStep:
+    """The most tokens one training forward pass held (padding included): what peak memory follows."""
+
+    def __init__(self, model):
+        self.tokens = 0
+        self._handle = model.register_forward_pre_hook(self._see, with_kwargs=True)
+
+    def _see(self, module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if module.training and ids is not None:
+            self.tokens = max(self.tokens, int(ids.numel()))
+
+    def remove(self) -> None:
+        self._handle.remove()

@@ -18,13 +18,14 @@ from bondhu.data.processor import DatasetProcessor, Prepared
 from bondhu.errors import BondhuError
 from bondhu.train import rundir
 from bondhu.train.distributed import is_main_process, wait_for_everyone
+from bondhu.train.plan import Plan, Setup, Shape, card_memory, estimate, fallbacks_after, make_plans
 from bondhu.train.strategies import resolve_precision, select_strategy
 
 log = logging.getLogger(__name__)
 
 OOM_ADVICE = ("out of GPU memory: lower training.per_device_batch_size (raise gradient_accumulation_steps to "
               "keep the global batch), set data.max_length with data.overflow=truncate_history, keep "
-              "training.gradient_checkpointing=true, or use training.strategy=unsloth")
+              "training.gradient_checkpointing=true or auto, or use training.strategy=unsloth")
 
 
 class LLAMAFineTuner:
@@ -80,14 +81,14 @@ class LLAMAFineTuner:
         val = processor.prepare(self.cfg.data.validation) if self.cfg.data.validation else None
         return train, val
 
-    def _sft_config(self, precision: str, has_eval: bool, max_len: int):
+    def _sft_config(self, cfg: BondhuConfig, precision: str, has_eval: bool, max_len: int):
         from trl import SFTConfig
 
-        t = self.cfg.training
+        t = cfg.training
         batching = t.batching
         args = SFTConfig(
             output_dir=str(self.run_dir / "checkpoints"),
-            run_name=self.cfg.output.name,
+            run_name=cfg.output.name,
             per_device_train_batch_size=t.per_device_batch_size,
             per_device_eval_batch_size=t.per_device_batch_size,
             gradient_accumulation_steps=t.gradient_accumulation_steps,
@@ -132,22 +133,68 @@ class LLAMAFineTuner:
         log.info("strategy %s: %s", strategy.name, self.choice.reason)
         self._check_run_dir(resume)
         precision = resolve_precision(cfg)
+        budget, card = card_memory(cfg.training.memory_budget_gib)  # measured before the model takes its share
 
         model, tokenizer = strategy.load(cfg)
         train_data, val_data = self._prepare_data(tokenizer)
+        setup = memory_setup(strategy, cfg, precision)
+        plans = self._plans(model, setup, train_data, budget, card)
+        plan, self.fallbacks = plans[0], []
+        while True:
+            log.info("%s (%s)", plan.describe(), plan.reason)
+            try:
+                run = self._attempt(strategy, model, tokenizer, train_data, val_data, plan, precision, resume)
+                break
+            except Exception as err:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
+                if not _out_of_memory(err):
+                    raise
+                step = self.trainer.state.global_step if self.trainer is not None else 0
+            # Out of the except block, so the traceback no longer holds the failed attempt's tensors.
+            plan_failed, plan = plan, self._fallback(plans, plan, step)
+            model = tokenizer = None
+            self.trainer = None
+            _free_memory()
+            model, tokenizer = strategy.load(cfg)
+            resume = resume or _has_checkpoint(self.run_dir)
+            self.fallbacks.append({"from": plan_failed.describe(), "to": plan.describe(), "at_step": step,
+                                   "resumed_from_checkpoint": resume})
+
+        if not self.trainer.is_world_process_zero():
+            return {}
+        return self._finish(strategy, run, plan, setup, train_data, val_data, precision, resume)
+
+    def _plans(self, model, setup: Setup, train_data: Prepared, budget: int | None, card: int | None) -> list[Plan]:
+        t, d = self.cfg.training, self.cfg.data
+        lengths = [r["length"] for r in train_data.rows]
+        self.shape = Shape.of(model.config)
+        return make_plans(self.shape, setup, lengths, t.batching, t.per_device_batch_size,
+                          t.gradient_accumulation_steps, t.gradient_checkpointing, budget, card,
+                          max_length=max(d.max_length or 0, self.cfg.model.max_seq_length, max(lengths)))
+
+    def _fallback(self, plans: list[Plan], failed: Plan, step: int) -> Plan:
+        left = fallbacks_after(plans, failed)
+        if not left or self.cfg.training.num_processes > 1:
+            # Under DDP the other ranks wait in an all-reduce for the one that failed: no way back.
+            raise BondhuError(f"{OOM_ADVICE} ({failed.describe()}, step {step})")
+        log.warning("out of memory at step %d with %s: falling back to %s", step, failed.describe(), left[0].describe())
+        return left[0]
+
+    def _attempt(self, strategy, model, tokenizer, train_data, val_data, plan: Plan, precision: str, resume: bool):
+        """Ready the model for ``plan``, build the trainer and train; returns what the summary needs."""
+        cfg = _planned(self.cfg, plan)
         model = strategy.prepare_for_training(model, cfg)
         from transformers import set_seed
 
         set_seed(cfg.training.seed)  # the LoRA initialization is part of the run's reproducibility
         model = strategy.add_adapters(model, cfg)
 
-        from bondhu.train.callbacks import RichProgress, SaveOnInterrupt
+        from bondhu.train.callbacks import LargestStep, RichProgress, SaveOnInterrupt
         from bondhu.train.trainer import sft_trainer_class
 
         max_len = max(r["length"] for r in train_data.rows)
-        progress, interrupt = RichProgress(self.progress), SaveOnInterrupt()
+        progress, interrupt, largest = RichProgress(self.progress), SaveOnInterrupt(), LargestStep(model)
         self.trainer = trainer = sft_trainer_class()(
-            model=model, args=self._sft_config(precision, val_data is not None, max(max_len, cfg.model.max_seq_length)),
+            model=model, args=self._sft_config(cfg, precision, val_data is not None, max(max_len, cfg.model.max_seq_length)),
             train_dataset=train_data.to_dataset(),
             eval_dataset=val_data.to_dataset() if val_data and val_data.rows else None,
             processing_class=tokenizer, callbacks=[progress, interrupt, *self.extra_callbacks],
@@ -166,34 +213,34 @@ class LLAMAFineTuner:
             resolved = cfg.model_copy(deep=True)
             resolved.training.strategy = strategy.name  # record what ran, not "auto"
             dump_config(resolved, self.run_dir / "config.yaml")
-
         if resume and trainer.args.world_size > 1 and not _cuda():
             from bondhu.train.distributed import allow_cpu_rank_locations
 
             allow_cpu_rank_locations()
+        _reset_peak_memory()
         start = time.perf_counter()
-        try:
-            with strategy.training_context(padding_free):
-                trainer.train(resume_from_checkpoint=True if resume else None)
-        except Exception as err:
-            if type(err).__name__ == "OutOfMemoryError":
-                raise BondhuError(OOM_ADVICE) from None
-            raise
-        elapsed = time.perf_counter() - start
+        with strategy.training_context(padding_free):
+            trainer.train(resume_from_checkpoint=True if resume else None)
+        largest.remove()
+        return {"model": model, "progress": progress, "interrupt": interrupt, "padding_free": padding_free,
+                "seconds": time.perf_counter() - start, "largest_tokens": largest.tokens}
 
-        if not trainer.is_world_process_zero():
-            return {}
-        adapter_dir = self.run_dir / "adapter"
-        strategy.save(model, tokenizer, str(adapter_dir))
+    def _finish(self, strategy, run: dict, plan: Plan, setup: Setup, train_data, val_data, precision, resume) -> dict:
+        cfg, trainer, progress = self.cfg, self.trainer, run["progress"]
+        strategy.save(run["model"], trainer.processing_class, str(self.run_dir / "adapter"))
         rows = rundir.write_loss_csv(trainer.state.log_history, self.run_dir / "loss.csv")
         rundir.plot_loss(rows, self.run_dir / "loss.png", f"{cfg.output.name} ({strategy.name})")
         train_losses = [r["loss"] for r in rows if r["loss"] != ""]
+        seen = estimate(self.shape, setup, plan.recompute, run["largest_tokens"]).total if run["largest_tokens"] else None
         summary = {
             "name": cfg.output.name, "strategy": strategy.name, "strategy_reason": self.choice.reason,
             "model": cfg.model.name_or_path, "precision": precision,
-            "batching": cfg.training.batching, "padding_free_on": padding_free,
+            "batching": cfg.training.batching, "padding_free_on": run["padding_free"],
+            "plan": plan.to_json(), "plan_fallbacks": self.fallbacks,
+            "largest_step_tokens": run["largest_tokens"],
+            "estimate_at_largest_step_gib": round(seen / 2**30, 3) if seen else None,
             "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0, 3),
-            "seconds": round(elapsed, 2),
+            "seconds": round(run["seconds"], 2),
             "tokens_seen": int(trainer.state.num_input_tokens_seen),
             "tokens_per_second": round(progress.tokens / progress.seconds, 1) if progress.seconds else None,
             "tokens_per_second_after_warmup": _round(progress.steady_tokens_per_second),
@@ -202,13 +249,57 @@ class LLAMAFineTuner:
             "validation_conversations": len(val_data.rows) if val_data else 0,
             "first_loss": train_losses[0] if train_losses else None,
             "last_loss": train_losses[-1] if train_losses else None,
-            "interrupted": interrupt.interrupted, "resumed": resume,
+            "interrupted": run["interrupt"].interrupted, "resumed": resume,
             "num_processes": trainer.args.world_size,
             "data_report": train_data.report.to_json(),
             **rundir.peak_memory_gib(),
         }
         rundir.write_summary(self.run_dir / "summary.json", summary)
         return summary
+
+
+def memory_setup(strategy, cfg: BondhuConfig, precision: str) -> Setup:
+    """What the memory estimate needs to know about how this strategy trains."""
+    from bondhu.train.trainer import has_chunked_loss
+
+    return Setup(quantized=strategy.quantized, dtype_bytes=4 if precision == "fp32" else 2, lora_r=cfg.lora.r,
+                 lora_targets=tuple(cfg.lora.target_modules), optimizer=cfg.training.optimizer,
+                 fused=strategy.fused, chunked_loss=strategy.fused or has_chunked_loss(),
+                 checkpointing=strategy.checkpointing)
+
+
+def _planned(cfg: BondhuConfig, plan: Plan) -> BondhuConfig:
+    """The config with the plan's choices in place of auto: what this attempt runs."""
+    out = cfg.model_copy(deep=True)
+    out.training.gradient_checkpointing = plan.checkpointing
+    out.training.per_device_batch_size = plan.micro_batch
+    out.training.gradient_accumulation_steps = plan.accumulation
+    return out
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    return type(err).__name__ == "OutOfMemoryError" or "out of memory" in str(err).lower()[:200]
+
+
+def _has_checkpoint(run_dir) -> bool:
+    return any((run_dir / "checkpoints").glob("checkpoint-*"))
+
+
+def _free_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _reset_peak_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
 
 
 def _round(x: float | None) -> float | None:

@@ -30,6 +30,9 @@ class TrainingStrategy(Protocol):
     """What LLAMAFineTuner needs from a back end."""
 
     name: str
+    quantized: bool  # NF4 base weights
+    fused: bool  # fused kernels that save fewer activations (the memory plan reads these three)
+    checkpointing: str  # what checkpointing means here: "offload" or "recompute"
 
     def load(self, cfg: BondhuConfig) -> tuple[object, object]: ...
     def prepare_for_training(self, model, cfg: BondhuConfig): ...
@@ -101,6 +104,8 @@ class _PeftStrategy:
 
     name = "peft"
     quantized = False
+    fused = False  # eager transformers modules (memory: bondhu.train.plan)
+    checkpointing = "recompute"  # PEFT's non-reentrant checkpointing recomputes each layer
 
     def load(self, cfg: BondhuConfig):
         path = resolve_model_path(cfg.model)
@@ -173,6 +178,9 @@ class UnslothStrategy:
     """Unsloth FastLanguageModel in 4 bits, with its offloaded gradient checkpointing."""
 
     name = "unsloth"
+    quantized = True
+    fused = True  # Unsloth's RMSNorm, SwiGLU and chunked loss kernels
+    checkpointing = "offload"  # Unsloth's checkpointing moves each layer's input to CPU RAM
 
     def load(self, cfg: BondhuConfig):
         from unsloth import FastLanguageModel  # imported here: Unsloth needs a GPU to import

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+def has_chunked_loss() -> bool:
+    """Whether TRL's fused loss kernel loads here (Triton), so the full logits are never held."""
+    from trl.trainer import utils as trl_utils
+
+    return getattr(trl_utils, "_ChunkedLogProbFunction", None) is not None
+
+
 def sft_trainer_class():
     """SFTTrainer when its fused LM-head kernel can load, else a subclass using the model's own loss.
 
@@ -12,9 +19,8 @@ def sft_trainer_class():
     way: the optimization is identical, only the extra entropy/accuracy metrics are gone.
     """
     from trl import SFTTrainer
-    from trl.trainer import utils as trl_utils
 
-    if getattr(trl_utils, "_ChunkedLogProbFunction", None) is not None:
+    if has_chunked_loss():
         return SFTTrainer
     from transformers import Trainer
 
