@@ -117,6 +117,11 @@ def test_how_the_two_parts_combine(lex, model, risk, means, expected):
     assert combine(lex, model, risk, 0.3, means, lexicon_at=0.2, escalate_at=0.6) == expected
 
 
+@pytest.mark.parametrize("risk, expected", [(0.25, "crisis"), (0.45, "crisis"), (0.15, "none")])
+def test_a_means_with_intent_is_a_crisis_wherever_the_lexicon_is_heard(risk, expected):
+    assert combine("crisis", "none", risk, 0.3, True, lexicon_at=0.2, escalate_at=0.6, with_intent=True) == expected
+
+
 def test_threshold_search_decides_as_the_detector_does():
     import numpy as np
 
@@ -126,13 +131,15 @@ def test_threshold_search_decides_as_the_detector_does():
     rng = np.random.default_rng(0)
     texts = [e.text for e in load_set(DATA / "dev.tsv")[:300]]
     proba = clf.load().probabilities(texts)
-    lex = [judge(t).level for t in texts]
+    verdicts = [judge(t) for t in texts]
+    lex = [v.level for v in verdicts]
+    intent = [v.level == "crisis" and v.category == "method" for v in verdicts]
     means = [bool(pool(t).get("method")) for t in texts]
     for _ in range(5):
         ca, la = rng.uniform(0.1, 0.6), rng.uniform(0, 0.3)
         cr, ea = rng.uniform(ca, 1), rng.uniform(ca, 1)
         fast = combine_arrays(np.array([RANKS[x] for x in lex]), np.array(means), proba[:, 1], proba[:, 2],
-                              ca, cr, la, ea)
-        slow = [combine(lv, clf.level_of(p, c, ca, cr), p + c, ca, m, la, ea)
-                for lv, m, p, c in zip(lex, means, proba[:, 1], proba[:, 2])]
+                              ca, cr, la, ea, np.array(intent))
+        slow = [combine(lv, clf.level_of(p, c, ca, cr), p + c, ca, m, la, ea, with_intent=w)
+                for lv, m, w, p, c in zip(lex, means, intent, proba[:, 1], proba[:, 2])]
         assert [RANKS[x] for x in slow] == fast.tolist()

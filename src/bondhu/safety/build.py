@@ -22,12 +22,15 @@ RANKS = {"none": 0, "concern": 1, "crisis": 2}
 
 
 def combine_arrays(lex: np.ndarray, means: np.ndarray, concern: np.ndarray, crisis: np.ndarray, concern_at: float,
-                   crisis_at: float, lexicon_at: float, escalate_at: float) -> np.ndarray:
+                   crisis_at: float, lexicon_at: float, escalate_at: float,
+                   with_intent: np.ndarray | None = None) -> np.ndarray:
     """``bondhu.safety.detector.combine`` over arrays: level ranks (0 none, 1 concern, 2 crisis)
-    from the lexicon's ranks, its means flags and the classifier's probabilities."""
+    from the lexicon's ranks, its means flags (and means-with-intent flags) and the classifier's
+    probabilities."""
     risk = concern + crisis
+    intent = np.zeros_like(means) if with_intent is None else with_intent
     lexr = np.where(risk < lexicon_at, 0, lex)
-    lexr = np.where((lexr == 2) & (risk < max(concern_at, escalate_at)), 1, lexr)
+    lexr = np.where((lexr == 2) & (risk < max(concern_at, escalate_at)) & ~intent, 1, lexr)
     model = np.where(crisis >= crisis_at, 2, np.where(risk >= concern_at, 1, 0))
     model = np.where(means & (model > 0) & (risk >= escalate_at), 2, model)
     return np.maximum(lexr, model)
@@ -46,14 +49,16 @@ def choose_thresholds(model: clf.Classifier, dev: list[Example], target_recall: 
     texts = [conversation_text(e) for e in dev]
     proba = model.probabilities(texts)
     concern, crisis = proba[:, 1], proba[:, 2]
-    lex = np.array([RANKS[judge(t).level] for t in texts])
+    verdicts = [judge(t) for t in texts]
+    lex = np.array([RANKS[v.level] for v in verdicts])
+    intent = np.array([v.level == "crisis" and v.category == "method" for v in verdicts])
     means = np.array([bool(pool(t).get("method")) for t in texts])
     pos = np.array([e.positive for e in dev])
     is_crisis = np.array([e.label == "crisis" for e in dev])
     grid = np.round(np.arange(0.02, 0.96, 0.01), 2)
 
     def levels(ca, cr, la, ma):
-        return combine_arrays(lex, means, concern, crisis, ca, cr, la, ma)
+        return combine_arrays(lex, means, concern, crisis, ca, cr, la, ma, intent)
 
     best = (2.0, 0.0, float(grid[0]), 0.0)
     for t in grid:
