@@ -36,7 +36,7 @@ SINGLE_GPU = ["train_unsloth", "bare_unsloth_none", "seed_recipe", "bare_unsloth
               "train_unsloth_ckpt", "matmul_peak", "train_qlora", "infer_fast", "infer_unsloth", "infer_hf"]
 MULTI_GPU = ["ddp_qlora", "ddp_unsloth"]
 # Diagnostics, run only when named.
-DIAGNOSTICS = ["train_qlora_half", "train_unsloth_double", "profile_unsloth", "profile_fast", "train_unsloth_cudnn", "fast_variants_bf16", "fast_variants_int8",
+DIAGNOSTICS = ["train_qlora_half", "train_unsloth_double", "profile_unsloth", "profile_fast", "fast_variants_bf16", "fast_variants_int8",
                "fast_variants_int8_fused", "fast_variants_int8_untuned"]
 GROUPS = {"all": ["build", *SINGLE_GPU], "scaling": ["build", *MULTI_GPU]}
 

@@ -7,7 +7,9 @@ import json
 import time
 from pathlib import Path
 
-from gpu_workers import ALL_LINEAR, ROOT, peak_gib, result, sync
+from common import ROOT, peak_gib, result, sync
+
+from bondhu.config import ALL_LINEAR
 
 
 def make_run(args) -> Path:
@@ -70,13 +72,13 @@ def decode_rate(loaded, batch: int, prompt_len: int, new_tokens: int, repeats: i
     through the fast backend's decoder at batch 1 (as chat and serve do), else ``model.generate``."""
     import torch
 
-    from bondhu.chat.model import _generation_kwargs
+    from bondhu.inference.model import generation_kwargs
 
     model, tok = loaded.model, loaded.tokenizer
     device = next(model.parameters()).device
     settings = greedy(new_tokens)
     ids = torch.tensor([prompt(tok, prompt_len)] * batch, device=device)
-    kwargs = _generation_kwargs(loaded, settings)
+    kwargs = generation_kwargs(loaded, settings)
     kwargs["min_new_tokens"] = new_tokens
     best = None
     with torch.inference_mode():
@@ -102,7 +104,7 @@ def ttft(loaded, prompt_len: int = 1024) -> float:
 
 def infer_hf(args):
     """HF generate on bitsandbytes 4-bit with the unmerged LoRA (the qlora run's own path), batch 1 and 16."""
-    from bondhu.chat.model import load_for_inference
+    from bondhu.inference.model import load_for_inference
 
     loaded = load_for_inference(make_run(args), backend="hf")
     b1 = decode_rate(loaded, 1, 128, args.new_tokens)
@@ -113,7 +115,7 @@ def infer_hf(args):
 
 
 def infer_unsloth(args):
-    from bondhu.chat.model import load_for_inference
+    from bondhu.inference.model import load_for_inference
 
     loaded = load_for_inference(make_run(args), backend="unsloth")
     result(section="infer_unsloth", batch1=decode_rate(loaded, 1, 128, args.new_tokens), ttft_1024_ms=ttft(loaded),
@@ -127,7 +129,7 @@ def infer_fast(args):
     compiled static-cache step. One process, so the merge and the reference are paid once."""
     import torch
 
-    from bondhu.chat.fast import decoder_for, load_fast
+    from bondhu.inference.fast import decoder_for, load_fast
     from bondhu.config import load_config
 
     run = make_run(args)
@@ -217,4 +219,4 @@ def logits_agreement(fast, eager, reference, exact) -> dict:
             "fast_vs_fp32": rel(fast, exact), "same_argmax_every_step": bool(torch.equal(fast.argmax(-1), reference.argmax(-1)))}
 
 
-WORKERS = {"infer_hf": infer_hf, "infer_unsloth": infer_unsloth, "infer_fast": infer_fast}
+SECTIONS = {"infer_hf": infer_hf, "infer_unsloth": infer_unsloth, "infer_fast": infer_fast}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from gpu_workers import bondhu_train, peak_gib, result, sync
+from common import bondhu_train, peak_gib, result, sync
 
 
 def profile_unsloth(args, first: int = 6, last: int = 7) -> None:
@@ -62,7 +62,7 @@ def profile_fast(args, steps: int = 128) -> None:
     eager step, and a kernel table."""
     import torch
 
-    from bondhu.chat.model import load_for_inference
+    from bondhu.inference.model import load_for_inference
     from gpu_infer import greedy, make_run, prompt
 
     loaded = load_for_inference(make_run(args), backend="fast")
@@ -72,7 +72,7 @@ def profile_fast(args, steps: int = 128) -> None:
 
     def bare(decoder, fn):
         """ms per step, issuing ``steps`` steps with no host sync in between."""
-        logits, seq, positions = decoder._prefill(ids, len(ids) + steps)
+        logits, seq, positions = decoder.prefill(ids, len(ids) + steps)
         token = logits.argmax(-1).view(1, 1)
         sync()
         t = time.perf_counter()
@@ -82,7 +82,7 @@ def profile_fast(args, steps: int = 128) -> None:
         return round((time.perf_counter() - t) * 1000 / steps, 3)
 
     compiled = lambda d, tok, pos, positions: d._decode(tok, pos, positions)  # noqa: E731
-    eager = lambda d, tok, pos, positions: d._forward(tok, positions[pos:pos + 1])  # noqa: E731
+    eager = lambda d, tok, pos, positions: d.forward(tok, positions[pos:pos + 1])  # noqa: E731
     with torch.inference_mode():
         d = loaded.decoder
         out["loop_tokens_per_second"] = loop_rate(d, ids, settings)
@@ -121,8 +121,8 @@ def fast_variants(args, names: list[str]) -> None:
 
     import torch
 
-    from bondhu.chat import fast
-    from bondhu.train.export import merged_model
+    from bondhu.inference import fast
+    from bondhu.inference.merge import merged_model
     from gpu_infer import greedy, make_run, prompt
 
     model, tok, _ = merged_model(make_run(args), "auto", device_map={"": 0})
@@ -155,7 +155,7 @@ def fast_variants(args, names: list[str]) -> None:
     result(section="fast_variants", variants=out, peak_gpu_gib=peak_gib())
 
 
-WORKERS = {"profile_unsloth": profile_unsloth, "profile_fast": profile_fast,
+SECTIONS = {"profile_unsloth": profile_unsloth, "profile_fast": profile_fast,
            "fast_variants_bf16": lambda args: fast_variants(args, ["bf16", "bf16_cdt", "bf16_fused", "bf16_fused_cdt"]),
            "fast_variants_int8": lambda args: fast_variants(args, ["int8_cdt", "int8_cdt_all"]),
            # untuned int8 ("int8_fused": 15 tokens/s in gpu-20261126-0105) is left out: it costs a minute to decode

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from gpu_workers import ROOT, bench_overrides, result
+from common import ROOT, bench_overrides, result
 
 
 def _train(args, strategy: str, processes: int) -> dict:
@@ -52,4 +52,4 @@ def scaling(args, strategy: str) -> None:
            efficiency=round(many / (gpus * one), 3) if one and many else None)
 
 
-WORKERS = {"ddp_qlora": lambda args: scaling(args, "qlora"), "ddp_unsloth": lambda args: scaling(args, "unsloth")}
+SECTIONS = {"ddp_qlora": lambda args: scaling(args, "qlora"), "ddp_unsloth": lambda args: scaling(args, "unsloth")}

@@ -15,7 +15,10 @@ from rich.table import Table
 
 from bondhu.config import BondhuConfig, load_config
 from bondhu.errors import BondhuError
+from bondhu.chat import cli as chat_cli
+from bondhu.evaluate import cli as evaluate_cli
 from bondhu.safety.cli import safety_app
+from bondhu.serve import cli as serve_cli
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Bondhu: an empathetic Bengali LLaMA 3.1 chatbot.")
 data_app = typer.Typer(no_args_is_help=True, help="Prepare and inspect conversation data.")
@@ -140,22 +143,9 @@ def data_split(
     seed: int = typer.Option(0, help="Changes which conversations land in each split"),
 ):
     """Pool conversations, normalize their text, and write 80/10/10 splits stratified by emotion."""
-    from bondhu.data.loaders import read_records
-    from bondhu.data.normalize import normalize_bengali
-    from bondhu.data.splits import write_splits
+    from bondhu.data.splits import pool_records, write_splits
 
-    records, seen = [], set()
-    for path in inputs:
-        for rec in read_records(str(path)):
-            if rec.error:
-                raise rec.error
-            r = rec.data
-            if r["id"] in seen:
-                raise BondhuError(f"{path}:{rec.line}: id: duplicate id {r['id']!r}")
-            seen.add(r["id"])
-            r["situation"] = normalize_bengali(r.get("situation") or "")
-            r["messages"] = [{"role": m["role"], "content": normalize_bengali(m["content"])} for m in r["messages"]]
-            records.append(r)
+    records = pool_records(inputs)
     sizes = write_splits(records, output, seed)
     console.print(f"{len(records)} conversations → " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
 
@@ -205,7 +195,7 @@ def export(
     dtype: str = typer.Option("auto", help="bfloat16, float16 or auto"),
 ):
     """Export a run: the merged 16-bit model (``--merged``) for vLLM or plain transformers."""
-    from bondhu.train.export import export_merged
+    from bondhu.export import export_merged
 
     if not merged:
         raise BondhuError("nothing to export: pass --merged (the adapter itself is already in RUN/adapter)")
@@ -219,7 +209,6 @@ def main() -> None:
     sys.argv = [a for a in sys.argv if a not in ("-v", "--verbose")]
     _setup_logging(verbose)
     try:
-        _register_late_commands()
         app(standalone_mode=False)
     except BondhuError as err:
         err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
@@ -247,18 +236,10 @@ def main() -> None:
         sys.exit(1)
 
 
-def _register_late_commands() -> None:
-    """Evaluate, chat and serve live in their own modules; they attach here when present."""
-    for module in ("bondhu.evaluate.cli", "bondhu.chat.cli", "bondhu.serve.cli"):
-        try:
-            __import__(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
-
+# The front ends own their commands; they are registered here, top-down.
+app.command()(chat_cli.chat)
+app.command()(evaluate_cli.evaluate)
+app.command()(serve_cli.serve)
 
 if __name__ == "__main__":
-    # Run the imported module's main, so commands that register on `bondhu.cli.app` are found.
-    from bondhu.cli import main as _main
-
-    _main()
+    main()

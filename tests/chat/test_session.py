@@ -58,7 +58,7 @@ def test_history_trimming_keeps_system_and_newest_turn(session):
         turns += [{"role": "user", "content": f"প্রশ্ন {i} " + "কথা " * 20},
                   {"role": "assistant", "content": f"উত্তর {i} " + "শোনা " * 20}]
     newest = {"role": "user", "content": "শেষ প্রশ্ন"}
-    from bondhu.chat.model import prompt_ids
+    from bondhu.inference.model import prompt_ids
 
     full = [system, *turns, newest]
     budget = len(prompt_ids(loaded, full)) // 3

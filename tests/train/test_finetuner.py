@@ -167,12 +167,17 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tiny_overrides, varied_
 
 def test_wandb_offline_and_tensorboard_files(tiny_overrides, varied_data, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_PROJECT", "someone-elses")
+    monkeypatch.delenv("WANDB_DIR", raising=False)
     cfg = make_cfg(tiny_overrides, varied_data, "training.strategy=lora", "training.max_steps=2",
                    "logging.wandb=true", "logging.tensorboard=true", "output.name=logged")
     LLAMAFineTuner(cfg, progress=False).train()
     offline = list((cfg.run_dir / "wandb").glob("offline-run-*"))
     assert offline and any(offline[0].glob("*.wandb"))
     assert list((cfg.run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    # the run's logging settings do not outlive it
+    assert os.environ["WANDB_PROJECT"] == "someone-elses" and "WANDB_DIR" not in os.environ
+    assert "TENSORBOARD_LOGGING_DIR" not in os.environ
 
 
 def test_logging_off_writes_nothing_outside_the_run_directory(tiny_overrides, varied_data, tmp_path, monkeypatch):

@@ -8,7 +8,9 @@ from typing import Optional
 
 import typer
 
-from bondhu.cli import app, console
+from rich.console import Console
+
+console = Console()
 
 HELP = "/reset নতুন করে শুরু · /save FILE কথোপকথন সংরক্ষণ · /exit বের হও · Ctrl-C উত্তর থামায়"
 
@@ -24,7 +26,7 @@ def _print_stream(session, text: str, **overrides) -> None:
     console.print()
 
 
-@app.command()
+
 def chat(
     run: Path = typer.Argument(..., help="Run directory, or a merged export"),
     message: Optional[str] = typer.Option(None, "--message", "-m", help="Answer once and exit (for scripts)"),

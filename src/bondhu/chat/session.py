@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from bondhu.chat.model import LoadedModel, Usage, load_for_inference, prompt_ids, stream
+from bondhu.inference.model import LoadedModel, Usage, load_for_inference, prompt_ids, stream
 from bondhu.safety import Assessment, SafetyLayer
 from bondhu.config import BondhuConfig, GenerationSettings
 from bondhu.data.normalize import normalize_bengali

@@ -7,6 +7,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from bondhu.errors import BondhuError
+
 
 def _order_key(conv_id: str, seed: int) -> str:
     return hashlib.sha1(f"{seed}:{conv_id}".encode()).hexdigest()
@@ -42,3 +44,24 @@ def write_splits(records: list[dict], out_dir: str | Path, seed: int = 0) -> dic
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
         sizes[name] = len(rows)
     return sizes
+
+
+def pool_records(paths: list[str | Path]) -> list[dict]:
+    """Native-format records from several files, their text normalized; a repeated id is an error
+    naming the file and line, so two sources can never silently share a conversation."""
+    from bondhu.data.loaders import read_records
+    from bondhu.data.normalize import normalize_bengali
+
+    records, seen = [], set()
+    for path in paths:
+        for rec in read_records(str(path)):
+            if rec.error:
+                raise rec.error
+            r = rec.data
+            if r["id"] in seen:
+                raise BondhuError(f"{path}:{rec.line}: id: duplicate id {r['id']!r}")
+            seen.add(r["id"])
+            r["situation"] = normalize_bengali(r.get("situation") or "")
+            r["messages"] = [{"role": m["role"], "content": normalize_bengali(m["content"])} for m in r["messages"]]
+            records.append(r)
+    return records

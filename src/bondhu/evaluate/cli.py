@@ -8,10 +8,14 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from bondhu.cli import app, console
+from bondhu.run import RunDir
+
+from rich.console import Console
+
+console = Console()
 
 
-@app.command()
+
 def evaluate(
     run: Path = typer.Argument(..., help="Run directory (runs/<name>)"),
     base: Optional[bool] = typer.Option(None, "--base/--no-base", help="Also score the base model (default: config)"),
@@ -32,4 +36,4 @@ def evaluate(
         table.add_row(*row)
     console.print(table)
     console.print(f"BLEU signature: {out['signatures']['bleu']}")
-    console.print(f"report: {Path(run) / 'eval' / 'report.md'}")
+    console.print(f"report: {RunDir(run).eval / 'report.md'}")

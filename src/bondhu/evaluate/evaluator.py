@@ -10,6 +10,7 @@ from bondhu.data.normalize import bengali_ratio
 from bondhu.data.processor import DatasetProcessor
 from bondhu.errors import BondhuError
 from bondhu.evaluate import metrics as M
+from bondhu.run import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,10 @@ class Evaluator:
 
     def __init__(self, run: str | Path, split: str | None = None, max_samples: int | None = None,
                  compare_base: bool | None = None, backend: str = "auto", progress: bool = True):
-        from bondhu.chat.model import run_config
+
 
         self.run = Path(run)
-        self.cfg = run_config(self.run)
+        self.cfg = RunDir(self.run).config()
         ev = self.cfg.evaluation
         self.split = split or ev.split
         self.max_samples = max_samples if max_samples is not None else ev.max_samples
@@ -84,7 +85,7 @@ class Evaluator:
 
     def evaluate(self) -> dict:
         """Run everything and write RUN/eval/: metrics.json, report.md, metrics.png, generations.jsonl."""
-        from bondhu.chat.model import generate, load_for_inference
+        from bondhu.inference.model import generate, load_for_inference
         from bondhu.evaluate.report import write_outputs
 
         loaded = load_for_inference(self.run, backend=self.backend)
@@ -119,7 +120,7 @@ class Evaluator:
             "model": self.cfg.model.name_or_path, "adapter": loaded.adapter, "backend": loaded.backend,
             "generation": self.settings.model_dump(), "signatures": signatures, "results": results,
         }
-        write_outputs(self.run / "eval", out, samples)
+        write_outputs(RunDir(self.run).eval, out, samples)
         return out
 
     def _track(self, items, label):

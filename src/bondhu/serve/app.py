@@ -24,7 +24,7 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
@@ -32,9 +32,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bondhu.chat.model import LoadedModel, QueueTimeout
 from bondhu.chat.session import Reply, Withdrawn, respond
 from bondhu.config import BondhuConfig
+from bondhu.inference.model import LoadedModel, QueueTimeout
 from bondhu.safety import SafetyLayer
 from bondhu.serve import request as checks
 from bondhu.serve.errors import APIError, from_pydantic
@@ -62,81 +62,101 @@ def safety_meta(reply: Reply, safety: SafetyLayer) -> dict:
     return meta
 
 
-def create_app(loaded: LoadedModel, config: BondhuConfig | None = None, safety: SafetyLayer | None = None) -> FastAPI:
-    """/v1/chat/completions, /v1/models, /health, the chat page at /; errors (pydantic's too) in OpenAI's shape."""
-    cfg = config or loaded.config
-    safety = safety or SafetyLayer.from_config(cfg.chat, cfg.safety)
-    serve, slots, created = cfg.serve, Slots(cfg.serve.queue_size), int(time.time())
-    app = FastAPI(title="Bondhu", docs_url=None, redoc_url=None)  # the docs pages would load CDN assets
-    app.state.loaded, app.state.config, app.state.safety, app.state.slots = loaded, cfg, safety, slots
-    app.add_middleware(Guard)
-    if serve.cors_origins:  # added last, so it runs first: preflights never reach the routes
-        app.add_middleware(CORSMiddleware, allow_origins=serve.cors_origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"])
+router = APIRouter()
 
+
+def _http_error(request: Request, err: StarletteHTTPException):
+    kind = "invalid_request_error" if err.status_code < 500 else "server_error"
+    return APIError(err.status_code, f"{err.detail}: {request.method} {request.url.path}", None, None, kind,
+                    getattr(err, "headers", None)).response()
+
+
+def authorize(request: Request) -> None:
+    """401 unless the request carries the configured API key (when there is one)."""
+    key = request.app.state.config.serve.api_key
+    if not key:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
+        raise APIError(401, "Invalid or missing API key: send the header 'Authorization: Bearer <key>'.",
+                       None, "invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request):
+    authorize(request)
+    state = request.app.state
+    cfg, slots, safety = state.config, state.slots, state.safety
+    serve = cfg.serve
+    checks.require_json(request)
+    req = checks.parse(await checks.read_json(request, checks.body_limit(cfg)))
+    messages = checks.messages(req, serve.max_messages, serve.max_input_chars)
+    settings, stops = checks.settings(req, cfg)
+    cancel = threading.Event()
+    # Blocking (it tokenizes): the safety check, the trimmed prompt and the reply's pieces.
+    reply = await run_in_threadpool(respond, state.loaded, messages, settings, safety, cfg.chat.context_tokens,
+                                    cancel, serve.queue_timeout_s)
+    pieces = _pieces(request, reply, slots, cancel)
+    base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": serve.model_id,
+            "system_fingerprint": None}
+    text = StopText([] if reply.crisis else stops)  # the crisis message is never cut short
+    if req.stream:
+        return EventStream(_events(reply, pieces, text, base, safety, req, settings.max_new_tokens), cancel)
+    return await _complete(reply, pieces, text, base, safety, settings.max_new_tokens)
+
+
+def _pieces(request: Request, reply: Reply, slots: Slots, cancel: threading.Event) -> AsyncIterator[str]:
+    """The reply's pieces as the client will read them; a model reply needs a free slot (else 503)."""
+    if reply.crisis:  # answered without the model: never queued, never refused for load
+        queue = asyncio.Queue()
+        for item in ("".join(reply.pieces), END):
+            queue.put_nowait(item)
+        return read(request, queue, cancel, slots)
+    if not slots.acquire():
+        raise _busy("server_busy", "Bondhu is busy with other conversations; please retry shortly.")
+    try:
+        return read(request, pump(reply.pieces, slots.release), cancel, slots)
+    except BaseException:
+        slots.release()
+        raise
+
+
+@router.get("/v1/models")
+async def models(request: Request):
+    authorize(request)
+    state = request.app.state
+    return {"object": "list", "data": [{"id": state.config.serve.model_id, "object": "model",
+                                        "created": state.created, "owned_by": "bondhu"}]}
+
+
+@router.get("/health")
+async def health(request: Request):
+    state = request.app.state
+    return {"status": "ok", "model": state.config.serve.model_id, "backend": state.loaded.backend,
+            "adapter": state.loaded.has_adapter, "active": state.slots.active, "queue_size": state.slots.limit}
+
+
+@router.get("/", include_in_schema=False)
+async def index():
+    return FileResponse(STATIC / "index.html")
+
+
+def create_app(loaded: LoadedModel, config: BondhuConfig | None = None, safety: SafetyLayer | None = None) -> FastAPI:
+    """/v1/chat/completions, /v1/models, /health, the chat page at /; errors (pydantic's too) in OpenAI's shape.
+    The handlers read what they serve from ``app.state``: the model, the config, the safety layer, the slots."""
+    cfg = config or loaded.config
+    app = FastAPI(title="Bondhu", docs_url=None, redoc_url=None)  # the docs pages would load CDN assets
+    app.state.loaded, app.state.config, app.state.created = loaded, cfg, int(time.time())
+    app.state.safety = safety or SafetyLayer.from_config(cfg.chat, cfg.safety)
+    app.state.slots = Slots(cfg.serve.queue_size)
+    app.add_middleware(Guard)
+    if cfg.serve.cors_origins:  # added last, so it runs first: preflights never reach the routes
+        app.add_middleware(CORSMiddleware, allow_origins=cfg.serve.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
     app.add_exception_handler(APIError, lambda request, err: err.response())
     app.add_exception_handler(RequestValidationError, lambda request, err: from_pydantic(err.errors()).response())
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, err: StarletteHTTPException):
-        kind = "invalid_request_error" if err.status_code < 500 else "server_error"
-        return APIError(err.status_code, f"{err.detail}: {request.method} {request.url.path}", None, None, kind,
-                        getattr(err, "headers", None)).response()
-
-    def authorize(request: Request) -> None:
-        if not serve.api_key:
-            return
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), serve.api_key.encode()):
-            raise APIError(401, "Invalid or missing API key: send the header 'Authorization: Bearer <key>'.",
-                           None, "invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
-
-    @app.post("/v1/chat/completions")
-    async def chat_completions(request: Request):
-        authorize(request)
-        checks.require_json(request)
-        req = checks.parse(await checks.read_json(request, checks.body_limit(cfg)))
-        messages = checks.messages(req, serve.max_messages, serve.max_input_chars)
-        settings, stops = checks.settings(req, cfg)
-        cancel = threading.Event()
-        # Blocking (it tokenizes): the safety check, the trimmed prompt and the reply's pieces.
-        reply = await run_in_threadpool(respond, loaded, messages, settings, safety, cfg.chat.context_tokens,
-                                        cancel, serve.queue_timeout_s)
-        if reply.crisis:  # answered without the model: never queued, never refused for load
-            queue = asyncio.Queue()
-            for item in ("".join(reply.pieces), END):
-                queue.put_nowait(item)
-            pieces = read(request, queue, cancel, slots)
-        elif not slots.acquire():
-            raise _busy("server_busy", "Bondhu is busy with other conversations; please retry shortly.")
-        else:
-            try:
-                pieces = read(request, pump(reply.pieces, slots.release), cancel, slots)
-            except BaseException:
-                slots.release()
-                raise
-        base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": serve.model_id,
-                "system_fingerprint": None}
-        text = StopText([] if reply.crisis else stops)  # the crisis message is never cut short
-        if req.stream:
-            return EventStream(_events(reply, pieces, text, base, safety, req, settings.max_new_tokens), cancel)
-        return await _complete(reply, pieces, text, base, safety, settings.max_new_tokens)
-
-    @app.get("/v1/models")
-    async def models(request: Request):
-        authorize(request)
-        return {"object": "list", "data": [{"id": serve.model_id, "object": "model", "created": created,
-                                            "owned_by": "bondhu"}]}
-
-    @app.get("/health")
-    async def health():
-        return {"status": "ok", "model": serve.model_id, "backend": loaded.backend, "adapter": loaded.has_adapter,
-                "active": slots.active, "queue_size": slots.limit}
-
-    @app.get("/", include_in_schema=False)
-    async def index():
-        return FileResponse(STATIC / "index.html")
-
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

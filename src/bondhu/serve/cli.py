@@ -9,13 +9,16 @@ from typing import Optional
 
 import typer
 
-from bondhu.cli import app, console, err_console
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
 from bondhu.errors import BondhuError
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-@app.command()
+
 def serve(
     run: Path = typer.Argument(..., help="Run directory (runs/<name>), or a merged export"),
     host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (default: the run's serve.host)"),
@@ -33,11 +36,12 @@ def serve(
         raise BondhuError(f"bondhu serve needs {err.name}: pip install 'bondhu[serve]'") from None
     from pydantic import ValidationError
 
-    from bondhu.chat.model import load_for_inference, run_config
+    from bondhu.inference.model import load_for_inference
+    from bondhu.run import RunDir
     from bondhu.config import ServeConfig
 
     path = Path(run)
-    planned = run_config(path).serve if (path / "config.yaml").is_file() else ServeConfig()
+    planned = RunDir(path).config().serve if RunDir(path).config_file.is_file() else ServeConfig()
     given = {k: v for k, v in {"host": host, "port": port, "api_key": api_key}.items() if v is not None}
     try:
         s = ServeConfig.model_validate({**planned.model_dump(), **given})

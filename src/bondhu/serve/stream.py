@@ -35,7 +35,7 @@ class Slots:
 
 def pump(pieces: Iterator[str], on_done: Callable[[], None]) -> asyncio.Queue:
     """Iterate a reply's blocking pieces in a thread of its own, handing them to the event loop. ``on_done``
-    runs once ``chat.model.stream`` has joined its generation thread: when the model really is free again."""
+    runs once ``inference.model.stream`` has joined its generation thread: when the model really is free again."""
     loop, queue = asyncio.get_running_loop(), asyncio.Queue()
 
     def put(item: object) -> None:

@@ -8,6 +8,7 @@ adapter, the loss history and a summary.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -16,7 +17,8 @@ import time
 from bondhu.config import BondhuConfig, dump_config
 from bondhu.data.processor import DatasetProcessor, Prepared
 from bondhu.errors import BondhuError
-from bondhu.train import rundir
+from bondhu.run import RunDir
+from bondhu.train import compat, rundir
 from bondhu.train.distributed import is_main_process, wait_for_everyone
 from bondhu.train.plan import Plan, Setup, Shape, card_memory, estimate, fallbacks_after, make_plans
 from bondhu.train.strategies import resolve_precision, select_strategy
@@ -36,18 +38,18 @@ class LLAMAFineTuner:
         self.extra_callbacks = callbacks or []
         self.progress = progress
         self.run_dir = config.run_dir
+        self.run = RunDir(self.run_dir)
         self.choice = None
         self.trainer = None
 
     # ------------------------------------------------------------------ helpers
     def _check_run_dir(self, resume: bool) -> None:
-        ckpt = self.run_dir / "checkpoints"
-        has_run = (self.run_dir / "summary.json").exists() or (ckpt.exists() and any(ckpt.iterdir()))
+        has_run = self.run.holds_a_run()
         # Every rank looks before rank 0 deletes: a rank still looking while the directory is being
         # removed would find it half gone (FileNotFoundError on summary.json or rng_state_0.pth).
         wait_for_everyone()
         if resume:
-            if not ckpt.exists() or not any(ckpt.glob("checkpoint-*")):
+            if not self.run.has_checkpoint():
                 raise BondhuError(f"{self.run_dir}: no checkpoint to resume from")
         elif has_run:
             if not self.cfg.output.overwrite:
@@ -57,20 +59,21 @@ class LLAMAFineTuner:
                 shutil.rmtree(self.run_dir)
         wait_for_everyone()
 
-    def _report_to(self) -> list[str]:
-        targets = []
+    def _report_to(self) -> tuple[list[str], dict[str, str]]:
+        """The trainer's logging targets, and the environment they read their settings from (wandb
+        and TensorBoard take them from there); ``_environ`` sets it for the run and restores it."""
+        targets, env = [], {}
         if self.cfg.logging.wandb:
             mode = self.cfg.logging.wandb_mode
             if mode == "auto":
                 mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
-            # wandb reads its settings from the environment; offline runs can be `wandb sync`ed later.
-            os.environ.update(WANDB_MODE=mode, WANDB_DIR=str(self.run_dir.resolve()),
-                              WANDB_PROJECT=self.cfg.logging.wandb_project)
+            # Offline runs can be `wandb sync`ed later.
+            env.update(WANDB_MODE=mode, WANDB_DIR=str(self.run_dir.resolve()), WANDB_PROJECT=self.cfg.logging.wandb_project)
             targets.append("wandb")
         if self.cfg.logging.tensorboard:
-            os.environ["TENSORBOARD_LOGGING_DIR"] = str(self.run_dir / "tensorboard")
+            env["TENSORBOARD_LOGGING_DIR"] = str(self.run_dir / "tensorboard")
             targets.append("tensorboard")
-        return targets
+        return targets, env
 
     def _prepare_data(self, tokenizer) -> tuple[Prepared, Prepared | None]:
         processor = DatasetProcessor(tokenizer, self.cfg.data, self.cfg.model.pad_token)
@@ -87,13 +90,13 @@ class LLAMAFineTuner:
         t = cfg.training
         batching = t.batching
         args = SFTConfig(
-            output_dir=str(self.run_dir / "checkpoints"),
+            output_dir=str(self.run.checkpoints),
             run_name=cfg.output.name,
             per_device_train_batch_size=t.per_device_batch_size,
             per_device_eval_batch_size=t.per_device_batch_size,
             gradient_accumulation_steps=t.gradient_accumulation_steps,
             num_train_epochs=t.epochs, max_steps=t.max_steps,
-            learning_rate=t.learning_rate, lr_scheduler_type=t.lr_scheduler, warmup_steps=t.warmup_ratio,
+            learning_rate=t.learning_rate, lr_scheduler_type=t.lr_scheduler, **compat.warmup(t.warmup_ratio),
             weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm, optim=t.optimizer,
             bf16=precision == "bf16", fp16=precision == "fp16",
             use_cpu=precision == "fp32" and not _cuda(),
@@ -103,7 +106,7 @@ class LLAMAFineTuner:
             logging_steps=t.logging_steps, save_steps=t.save_steps, save_total_limit=t.save_total_limit,
             eval_strategy=("steps" if t.eval_steps else "epoch") if has_eval else "no",
             eval_steps=t.eval_steps,
-            report_to=self._report_to() or "none",
+            report_to=self._report_to()[0] or "none",
             include_num_input_tokens_seen="non_padding",
             disable_tqdm=True,
             dataloader_num_workers=t.dataloader_workers,
@@ -121,7 +124,7 @@ class LLAMAFineTuner:
             # the HF Trainer would wrap it in nn.DataParallel, which TRL refuses. Keep it on one card.
             log.info("%d GPUs are visible and one process trains on the first; pass --num-processes %d to "
                      "train data-parallel on all of them", args.n_gpu, args.n_gpu)
-            args._n_gpu = 1
+            compat.keep_on_one_gpu(args)
         return args
 
     # ------------------------------------------------------------------ the recipe
@@ -155,7 +158,7 @@ class LLAMAFineTuner:
             self.trainer = None
             _free_memory()
             model, tokenizer = strategy.load(cfg)
-            resume = resume or _has_checkpoint(self.run_dir)
+            resume = resume or self.run.has_checkpoint()
             self.fallbacks.append({"from": plan_failed.describe(), "to": plan.describe(), "at_step": step,
                                    "resumed_from_checkpoint": resume})
 
@@ -181,6 +184,11 @@ class LLAMAFineTuner:
 
     def _attempt(self, strategy, model, tokenizer, train_data, val_data, plan: Plan, precision: str, resume: bool):
         """Ready the model for ``plan``, build the trainer and train; returns what the summary needs."""
+        with _environ(self._report_to()[1]):
+            return self._train_on_plan(strategy, model, tokenizer, train_data, val_data, plan, precision, resume)
+
+    def _train_on_plan(self, strategy, model, tokenizer, train_data, val_data, plan: Plan, precision: str,
+                       resume: bool) -> dict:
         cfg = _planned(self.cfg, plan)
         model = strategy.prepare_for_training(model, cfg)
         from transformers import set_seed
@@ -189,11 +197,10 @@ class LLAMAFineTuner:
         model = strategy.add_adapters(model, cfg)
 
         from bondhu.train.callbacks import LargestStep, RichProgress, SaveOnInterrupt
-        from bondhu.train.trainer import sft_trainer_class
 
         max_len = max(r["length"] for r in train_data.rows)
         progress, interrupt, largest = RichProgress(self.progress), SaveOnInterrupt(), LargestStep(model)
-        self.trainer = trainer = sft_trainer_class()(
+        self.trainer = trainer = compat.sft_trainer_class()(
             model=model, args=self._sft_config(cfg, precision, val_data is not None, max(max_len, cfg.model.max_seq_length)),
             train_dataset=train_data.to_dataset(),
             eval_dataset=val_data.to_dataset() if val_data and val_data.rows else None,
@@ -212,7 +219,7 @@ class LLAMAFineTuner:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             resolved = cfg.model_copy(deep=True)
             resolved.training.strategy = strategy.name  # record what ran, not "auto"
-            dump_config(resolved, self.run_dir / "config.yaml")
+            dump_config(resolved, self.run.config_file)
         if resume and trainer.args.world_size > 1 and not _cuda():
             from bondhu.train.distributed import allow_cpu_rank_locations
 
@@ -227,9 +234,9 @@ class LLAMAFineTuner:
 
     def _finish(self, strategy, run: dict, plan: Plan, setup: Setup, train_data, val_data, precision, resume) -> dict:
         cfg, trainer, progress = self.cfg, self.trainer, run["progress"]
-        strategy.save(run["model"], trainer.processing_class, str(self.run_dir / "adapter"))
-        rows = rundir.write_loss_csv(trainer.state.log_history, self.run_dir / "loss.csv")
-        rundir.plot_loss(rows, self.run_dir / "loss.png", f"{cfg.output.name} ({strategy.name})")
+        strategy.save(run["model"], trainer.processing_class, str(self.run.adapter))
+        rows = rundir.write_loss_csv(trainer.state.log_history, self.run.loss_csv)
+        rundir.plot_loss(rows, self.run.loss_png, f"{cfg.output.name} ({strategy.name})")
         train_losses = [r["loss"] for r in rows if r["loss"] != ""]
         seen = estimate(self.shape, setup, plan.recompute, run["largest_tokens"]).total if run["largest_tokens"] else None
         summary = {
@@ -254,18 +261,31 @@ class LLAMAFineTuner:
             "data_report": train_data.report.to_json(),
             **rundir.peak_memory_gib(),
         }
-        rundir.write_summary(self.run_dir / "summary.json", summary)
+        rundir.write_summary(self.run.summary, summary)
         return summary
 
 
 def memory_setup(strategy, cfg: BondhuConfig, precision: str) -> Setup:
     """What the memory estimate needs to know about how this strategy trains."""
-    from bondhu.train.trainer import has_chunked_loss
-
     return Setup(quantized=strategy.quantized, dtype_bytes=4 if precision == "fp32" else 2, lora_r=cfg.lora.r,
                  lora_targets=tuple(cfg.lora.target_modules), optimizer=cfg.training.optimizer,
-                 fused=strategy.fused, chunked_loss=strategy.fused or has_chunked_loss(),
+                 fused=strategy.fused, chunked_loss=strategy.fused or compat.has_chunked_loss(),
                  checkpointing=strategy.checkpointing)
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]):
+    """Set environment variables for the duration, then put back what was there."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in before.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
 
 
 def _planned(cfg: BondhuConfig, plan: Plan) -> BondhuConfig:
@@ -279,10 +299,6 @@ def _planned(cfg: BondhuConfig, plan: Plan) -> BondhuConfig:
 
 def _out_of_memory(err: BaseException) -> bool:
     return type(err).__name__ == "OutOfMemoryError" or "out of memory" in str(err).lower()[:200]
-
-
-def _has_checkpoint(run_dir) -> bool:
-    return any((run_dir / "checkpoints").glob("checkpoint-*"))
 
 
 def _free_memory() -> None:

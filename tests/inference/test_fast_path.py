@@ -7,8 +7,8 @@ import threading
 import pytest
 import torch
 
-from bondhu.chat.fast import FastDecoder
-from bondhu.chat.model import generate, load_for_inference, prompt_ids, stream
+from bondhu.inference.fast import FastDecoder
+from bondhu.inference.model import generate, load_for_inference, prompt_ids, stream
 from bondhu.config import GenerationSettings
 
 PROMPTS = [[{"role": "user", "content": "আজ মনটা খুব খারাপ।"}], [{"role": "user", "content": "কাল আমার পরীক্ষা।"}]]
@@ -85,7 +85,7 @@ def test_fused_projections_compute_what_the_separate_ones_did(tiny_model_dir):
 
     from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
-    from bondhu.chat.fast import fuse_projections
+    from bondhu.inference.fast import fuse_projections
 
     plain = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
     fused = copy.deepcopy(plain)
@@ -121,10 +121,10 @@ def test_decoder_grows_its_cache_and_honours_stops(fast):
 
 
 def test_int8_weights_stay_close_to_the_16_bit_fast_path(lora_run, fast):
-    from bondhu.chat.fast import load_fast
-    from bondhu.chat.model import run_config
+    from bondhu.inference.fast import load_fast
+    from bondhu.run import RunDir
 
-    cfg = run_config(lora_run)
+    cfg = RunDir(lora_run).config()
     cfg = cfg.model_copy(update={"chat": cfg.chat.model_copy(update={"fast_quantization": "int8"})})
     int8 = load_fast(lora_run, cfg)
     assert type(int8.model.model.layers[0].mlp.gate_up_proj.weight).__name__ == "Int8Tensor"
@@ -141,7 +141,7 @@ def test_int8_weights_stay_close_to_the_16_bit_fast_path(lora_run, fast):
 def test_int8_without_torchao_is_a_clear_error(lora_run, monkeypatch):
     import sys
 
-    from bondhu.chat.fast import quantize_int8
+    from bondhu.inference.fast import quantize_int8
     from bondhu.errors import BondhuError
 
     monkeypatch.setitem(sys.modules, "torchao.quantization", None)  # as if torchao were not installed

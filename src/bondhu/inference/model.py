@@ -8,59 +8,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from bondhu.config import BondhuConfig, GenerationSettings, load_config
-from bondhu.data.template import STOP_TOKENS, render
+from bondhu.config import BondhuConfig, GenerationSettings
+from bondhu.data.template import render
 from bondhu.errors import BondhuError
+from bondhu.inference.loaded import LoadedModel
+from bondhu.run import RunDir
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LoadedModel:
-    """A model ready to generate, with what it is made of."""
-
-    model: object
-    tokenizer: object
-    config: BondhuConfig
-    source: str
-    adapter: str | None = None
-    backend: str = "hf"
-    merged: bool = False  # the adapter is folded into the weights and cannot be switched off
-    decoder: object | None = None  # the fast backend's FastDecoder: batch-1 replies go through it
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def has_adapter(self) -> bool:
-        return self.adapter is not None and not self.merged
-
-    def adapter_off(self, off: bool = True):
-        """A context in which the adapter is switched off, when ``off`` and there is one to switch."""
-        import contextlib
-
-        return self.model.disable_adapter() if off and self.has_adapter else contextlib.nullcontext()
-
-    @cached_property
-    def stop_ids(self) -> list[int]:
-        """The token ids that end a reply. Looked up once: a fast tokenizer's get_vocab() builds a
-        dict of the whole vocabulary (128k entries for Llama 3.1) on every call."""
-        tok = self.tokenizer
-        vocab = tok.get_vocab()
-        return [tok.convert_tokens_to_ids(t) for t in STOP_TOKENS if t in vocab] or [tok.eos_token_id]
-
-
-def run_config(run: str | Path) -> BondhuConfig:
-    """The resolved config a run was trained with."""
-    path = Path(run)
-    if not path.exists():
-        raise BondhuError(f"{run}: run directory not found")
-    if not (path / "config.yaml").is_file():
-        raise BondhuError(f"{run}: not a Bondhu run directory (no config.yaml); train one with `bondhu train`")
-    return load_config(path / "config.yaml")
 
 
 def load_for_inference(run: str | Path, backend: str = "auto", base_only: bool = False) -> LoadedModel:
@@ -71,17 +29,17 @@ def load_for_inference(run: str | Path, backend: str = "auto", base_only: bool =
     path = Path(run)
     if (path / "config.json").is_file() and not (path / "config.yaml").is_file():
         return _load_plain(path)
-    cfg = run_config(path)
+    cfg = RunDir(path).config()
     if backend == "auto":
         backend = cfg.chat.backend  # the run's own choice (a preset may pick "fast")
     if backend == "fast" and not base_only:
-        from bondhu.chat.fast import load_fast
+        from bondhu.inference.fast import load_fast
 
         return load_fast(path, cfg)
-    from bondhu.train.adapter import adapter_dir, attach
-    from bondhu.train.strategies import unsloth_usable, select_strategy
+    from bondhu.train.adapter import attach
+    from bondhu.train.strategies import select_strategy, unsloth_usable
 
-    adapter = None if base_only else adapter_dir(path)
+    adapter = None if base_only else RunDir(path).checked_adapter()
 
     # Load the base exactly as training did (same quantization), so the adapter sees the weights it learned on.
     trained_with = cfg.training.strategy
@@ -111,7 +69,8 @@ def _load_plain(path: Path) -> LoadedModel:
     return LoadedModel(model, tokenizer, cfg, str(path), None, "hf")
 
 
-def _generation_kwargs(loaded: LoadedModel, settings: GenerationSettings) -> dict:
+def generation_kwargs(loaded: LoadedModel, settings: GenerationSettings) -> dict:
+    """The keyword arguments ``model.generate`` gets for ``settings`` (stop tokens, sampling, limits)."""
     tok = loaded.tokenizer
     kwargs = dict(max_new_tokens=settings.max_new_tokens, eos_token_id=loaded.stop_ids, pad_token_id=tok.pad_token_id,
                   repetition_penalty=settings.repetition_penalty, use_cache=True)
@@ -149,7 +108,7 @@ def generate(loaded: LoadedModel, conversations: list[list[dict]], settings: Gen
     tok, model = loaded.tokenizer, loaded.model
     device = next(model.parameters()).device
     replies: list[str] = []
-    kwargs = _generation_kwargs(loaded, settings)
+    kwargs = generation_kwargs(loaded, settings)
     with loaded.lock, loaded.adapter_off(base), torch.inference_mode():
         for start in range(0, len(conversations), batch_size):
             _seed(settings)
@@ -219,7 +178,7 @@ def stream(loaded: LoadedModel, prompt: list[int], settings: GenerationSettings,
     # The streamer itself never times out: the wait for the model lock is bounded by wait_s instead.
     streamer = _Counting(tok, skip_prompt=True, skip_special_tokens=True, timeout=None)
     kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
-                  stopping_criteria=StoppingCriteriaList([_Stop()]), **_generation_kwargs(loaded, settings))
+                  stopping_criteria=StoppingCriteriaList([_Stop()]), **generation_kwargs(loaded, settings))
     errors: list[BaseException] = []
 
     def work():

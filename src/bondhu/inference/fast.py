@@ -36,9 +36,10 @@ import threading
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from bondhu.chat.model import LoadedModel
 from bondhu.config import BondhuConfig, ChatConfig, GenerationSettings
 from bondhu.errors import BondhuError
+from bondhu.inference.loaded import LoadedModel
+from bondhu.run import RunDir
 
 log = logging.getLogger(__name__)
 # "triton.cudagraphs" is what mode="reduce-overhead" turns on; torch.compile takes a mode or
@@ -121,14 +122,15 @@ class FastDecoder:
         self.capacity = capacity
         self.cache = StaticCache(config=self.model.config, max_cache_len=capacity)
         # A new cache means new tensor addresses, so a new graph.
-        self._step = torch.compile(self._forward, options=self.compile_options) if self.compiled else self._forward
+        self._step = torch.compile(self.forward, options=self.compile_options) if self.compiled else self.forward
 
-    def _forward(self, ids, positions):
+    def forward(self, ids, positions):
+        """One uncompiled step through the static cache: the last position's logits (for profiling)."""
         out = self.model(input_ids=ids, position_ids=positions.unsqueeze(0), cache_position=positions,
                          past_key_values=self.cache, use_cache=True, logits_to_keep=1)
         return out.logits[:, -1]
 
-    def _prefill(self, prompt: Sequence[int], limit: int):
+    def prefill(self, prompt: Sequence[int], limit: int):
         """Reset the cache, run the prompt through it (eager: prompt shapes vary) and return
         (its last logits in float32, a [1, limit] buffer holding the prompt, all positions)."""
         import torch
@@ -143,7 +145,7 @@ class FastDecoder:
         seq = torch.zeros((1, limit), dtype=torch.long, device=self.device)
         seq[0, :len(prompt)] = torch.tensor(prompt, dtype=torch.long)
         positions = torch.arange(limit, device=self.device)
-        return self._forward(seq[:, :len(prompt)], positions[:len(prompt)]).float(), seq, positions
+        return self.forward(seq[:, :len(prompt)], positions[:len(prompt)]).float(), seq, positions
 
     def _decode(self, token, pos: int, positions):
         """Queue the step for ``token`` (a 1-element tensor) at ``pos``."""
@@ -174,7 +176,7 @@ class FastDecoder:
 
         n, processors, sample = len(prompt), logits_processors(settings), settings.samples
         limit = n + settings.max_new_tokens
-        logits, seq, positions = self._prefill(prompt, limit)
+        logits, seq, positions = self.prefill(prompt, limit)
         for pos in range(n, limit):
             scores = processors(seq[:, :pos], logits)
             token = torch.multinomial(scores.softmax(-1), 1)[:, 0] if sample else scores.argmax(-1)
@@ -197,7 +199,7 @@ class FastDecoder:
         import torch
 
         n = len(prompt)
-        logits, seq, positions = self._prefill(prompt, n + len(continuation) + 1)
+        logits, seq, positions = self.prefill(prompt, n + len(continuation) + 1)
         seq[0, n:n + len(continuation)] = torch.tensor(list(continuation), dtype=torch.long)
         rows = [logits.clone()]
         for pos in range(n, n + len(continuation)):
@@ -295,13 +297,13 @@ def load_fast(run: str | Path, cfg: BondhuConfig | None = None, dtype: str = "au
     """Load RUN merged, with a FastDecoder (compiled and warmed up on CUDA, eager on the CPU)."""
     import torch
 
-    from bondhu.train.export import merged_model
+    from bondhu.inference.merge import merged_model
 
     on_gpu = torch.cuda.is_available()
     model, tokenizer, cfg = merged_model(run, dtype, device_map={"": 0} if on_gpu else None, cfg=cfg)
     model.config.use_cache = True
     fuse_projections(model)
-    return LoadedModel(model, tokenizer, cfg, cfg.model.name_or_path, str(Path(run) / "adapter"), "fast",
+    return LoadedModel(model, tokenizer, cfg, cfg.model.name_or_path, str(RunDir(run).adapter), "fast",
                        merged=True, decoder=decoder_for(model, cfg.chat, compiled=on_gpu))
 
 
