@@ -8,7 +8,7 @@ TORCH_CPU := torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test venv clean
+.PHONY: demo test lint venv clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ demo: venv
 	$(BONDHU) evaluate runs/tiny-demo
 	$(BONDHU) chat runs/tiny-demo --message "আজ মনটা খুব খারাপ, কিছুই ভালো লাগছে না।"
 
-test: venv
+# ruff (lint and format) and the import-linter contracts of pyproject.toml: the layers stay layers.
+lint: venv
+	$(VENV)/bin/ruff check src benchmarks tests data
+	$(VENV)/bin/ruff format --check src benchmarks tests data
+	$(VENV)/bin/lint-imports
+
+test: venv lint
 	$(PY) -m pytest -q
 
 clean:

@@ -11,12 +11,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-LLAMA31_8B = dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                  num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131072,
-                  rope_theta=500000.0, rms_norm_eps=1e-5, tie_word_embeddings=False,
-                  rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
-                  bos_token_id=128000, eos_token_id=[128001, 128008, 128009], pad_token_id=128004)
+LLAMA31_8B = dict(
+    vocab_size=128256,
+    hidden_size=4096,
+    intermediate_size=14336,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    max_position_embeddings=131072,
+    rope_theta=500000.0,
+    rms_norm_eps=1e-5,
+    tie_word_embeddings=False,
+    rope_scaling={
+        "rope_type": "llama3",
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    },
+    bos_token_id=128000,
+    eos_token_id=[128001, 128008, 128009],
+    pad_token_id=128004,
+)
 
 
 @dataclass
@@ -99,12 +115,22 @@ class Throughput:
 
 
 def bench_overrides(args, strategy: str, name: str) -> list[str]:
-    return [f"model.name_or_path={args.model}", "model.tiny=null", f"training.strategy={strategy}",
-            f"training.max_steps={args.steps}", "training.save_steps=100000", "data.validation=null",
-            "logging.wandb=false", f"output.runs_dir={args.runs}",
-            f"output.name={name}", "output.overwrite=true", "training.per_device_batch_size=8",
-            "training.gradient_accumulation_steps=1", "training.warmup_ratio=0", "training.logging_steps=1"] + (
-        ["training.optimizer=adamw_torch"] if args.tiny else [])
+    return [
+        f"model.name_or_path={args.model}",
+        "model.tiny=null",
+        f"training.strategy={strategy}",
+        f"training.max_steps={args.steps}",
+        "training.save_steps=100000",
+        "data.validation=null",
+        "logging.wandb=false",
+        f"output.runs_dir={args.runs}",
+        f"output.name={name}",
+        "output.overwrite=true",
+        "training.per_device_batch_size=8",
+        "training.gradient_accumulation_steps=1",
+        "training.warmup_ratio=0",
+        "training.logging_steps=1",
+    ] + (["training.optimizer=adamw_torch"] if args.tiny else [])
 
 
 def bondhu_train(args, strategy: str, extra_callbacks=(), section: str | None = None):
@@ -112,26 +138,39 @@ def bondhu_train(args, strategy: str, extra_callbacks=(), section: str | None = 
     from bondhu.config import load_config
     from bondhu.train.finetuner import LLAMAFineTuner
 
-    cfg = load_config(ROOT / "configs" / "llama31-8b.yaml",
-                      bench_overrides(args, strategy, f"bench-{strategy}") + list(args.set or []))
+    cfg = load_config(
+        ROOT / "configs" / "llama31-8b.yaml",
+        bench_overrides(args, strategy, f"bench-{strategy}") + list(args.set or []),
+    )
     meter = Throughput(args.skip)
     summary = LLAMAFineTuner(cfg, callbacks=[meter.callback, *extra_callbacks], progress=False).train()
     losses = [r["loss"] for r in csv.DictReader(open(cfg.run_dir / "loss.csv", encoding="utf-8")) if r["loss"]]
-    result(section=section or f"train_{strategy}", tokens_per_second=round(meter.tokens_per_second(), 1),
-           peak_gpu_gib=summary.get("peak_gpu_allocated_gib"), reserved_gib=summary.get("peak_gpu_reserved_gib"),
-           padding_free_on=summary["padding_free_on"], steps=summary["steps"], strategy=summary["strategy"],
-           precision=summary["precision"], last_loss=summary["last_loss"], losses=[float(x) for x in losses],
-           plan=summary["plan"], plan_fallbacks=summary["plan_fallbacks"],
-           largest_step_tokens=summary["largest_step_tokens"],
-           estimate_at_largest_step_gib=summary["estimate_at_largest_step_gib"],
-           mean_tokens_per_step=round((meter.n1 - meter.n0) / max(1, meter.steps - meter.skip)), **meter.timings())
+    result(
+        section=section or f"train_{strategy}",
+        tokens_per_second=round(meter.tokens_per_second(), 1),
+        peak_gpu_gib=summary.get("peak_gpu_allocated_gib"),
+        reserved_gib=summary.get("peak_gpu_reserved_gib"),
+        padding_free_on=summary["padding_free_on"],
+        steps=summary["steps"],
+        strategy=summary["strategy"],
+        precision=summary["precision"],
+        last_loss=summary["last_loss"],
+        losses=[float(x) for x in losses],
+        plan=summary["plan"],
+        plan_fallbacks=summary["plan_fallbacks"],
+        largest_step_tokens=summary["largest_step_tokens"],
+        estimate_at_largest_step_gib=summary["estimate_at_largest_step_gib"],
+        mean_tokens_per_step=round((meter.n1 - meter.n0) / max(1, meter.steps - meter.skip)),
+        **meter.timings(),
+    )
 
 
 def conversations(tokenizer_dir):
     """The bundled training conversations with Bondhu's system prompt."""
+    from transformers import AutoTokenizer
+
     from bondhu.config import DataConfig
     from bondhu.data.processor import DatasetProcessor
-    from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     proc = DatasetProcessor(tok, DataConfig())
@@ -141,9 +180,13 @@ def conversations(tokenizer_dir):
 
 def conversation_lengths(tokenizer_dir) -> list[int]:
     """Token lengths of the bundled training conversations with Bondhu's system prompt."""
-    from bondhu.config import DataConfig
-    from bondhu.data.processor import DatasetProcessor
     from transformers import AutoTokenizer
 
+    from bondhu.config import DataConfig
+    from bondhu.data.processor import DatasetProcessor
+
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    return [r["length"] for r in DatasetProcessor(tok, DataConfig()).prepare(str(ROOT / "data/bondhu-empathy/train.jsonl")).rows]
+    return [
+        r["length"]
+        for r in DatasetProcessor(tok, DataConfig()).prepare(str(ROOT / "data/bondhu-empathy/train.jsonl")).rows
+    ]

@@ -61,8 +61,14 @@ def synthesize(source: Path, n: int, seed: int) -> list[dict]:
         seen.add(tuple(picked))
         first = convs[exchanges[picked[0]][0]]
         messages = [m for i in picked for m in exchanges[i][1:]]
-        out.append({"id": f"synth-{len(out):05d}", "emotion": first.get("emotion"),
-                    "situation": first.get("situation"), "messages": messages})
+        out.append(
+            {
+                "id": f"synth-{len(out):05d}",
+                "emotion": first.get("emotion"),
+                "situation": first.get("situation"),
+                "messages": messages,
+            }
+        )
     rng.shuffle(out)
     return out
 
@@ -92,14 +98,23 @@ def breakdown(processor, path: Path, batch_size: int = 512) -> dict:
     texts = [render(tok, processor.with_system(c.messages)) for c in conversations]
     t2 = time.perf_counter()
     for i in range(0, len(texts), batch_size):
-        tok(texts[i:i + batch_size], add_special_tokens=False, return_offsets_mapping=True,
-            return_attention_mask=False, return_token_type_ids=False)
+        tok(
+            texts[i : i + batch_size],
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
     t3 = time.perf_counter()
     for i in range(0, len(texts), batch_size):  # the Rust tokenizer alone, without the conversion to Python lists
-        tok.backend_tokenizer.encode_batch(texts[i:i + batch_size], add_special_tokens=False)
+        tok.backend_tokenizer.encode_batch(texts[i : i + batch_size], add_special_tokens=False)
     t4 = time.perf_counter()
-    return {"load_and_clean": round(t1 - t0, 2), "chat_template": round(t2 - t1, 2),
-            "tokenizer_call": round(t3 - t2, 2), "tokenizer_backend": round(t4 - t3, 2)}
+    return {
+        "load_and_clean": round(t1 - t0, 2),
+        "chat_template": round(t2 - t1, 2),
+        "tokenizer_call": round(t3 - t2, 2),
+        "tokenizer_backend": round(t4 - t3, 2),
+    }
 
 
 def measure(conversations: int, seed: int, repeat: int, phases: bool = False) -> dict:
@@ -163,30 +178,36 @@ def _counts(counts: dict) -> str:
 
 def markdown(r: dict) -> str:
     ok = "meets" if r["seconds"] < TARGET_SECONDS else "misses"
-    runs = f"median of {r['repeat']} runs: " + ", ".join(f"{s} s" for s in r["seconds_each"]) if r["repeat"] > 1 else "one run"
-    return "\n".join([
-        f"Measured {r['date']} on a {r['machine']} (`benchmarks/data_throughput.py`).",
-        "",
-        f"`DatasetProcessor.prepare` (read, validate, clean, deduplicate, apply the chat template, tokenize, "
-        f"build assistant-only labels) on {r['conversations']:,} conversations ({r['messages']:,} messages, "
-        f"{r['input_mib']} MiB of JSONL) recombined from the bundled training set, 2-4 exchanges each, "
-        f"with the data settings of `{r['preset']}` (max_length {r['max_length']}, overflow {r['overflow']}). "
-        f"Tokenizer: {r['tokenizer']}; TOKENIZERS_PARALLELISM={r['tokenizers_parallelism']}"
-        f"{' (as the `bondhu` CLI sets it)' if r['tokenizers_parallelism'] == 'false' else ''}.",
-        "",
-        "| Measure | Result |",
-        "|---|---|",
-        f"| Total time, {r['conversations']:,} conversations | {r['seconds']} s ({runs})"
-        + (f"; target < {TARGET_SECONDS:.0f} s: {ok} it |" if r["conversations"] == 10_000 else " |"),
-        f"| Conversations per second | {r['conversations_per_second']:,} |",
-        f"| Tokens per second | {r['tokens_per_second']:,} ({r['tokens']:,} tokens; median {r['tokens_median']:,}, "
-        f"longest {r['tokens_max']:,} per conversation) |",
-        f"| Kept / read | {r['kept']:,} / {r['read']:,} |",
-        f"| Skipped | {r['skipped']} ({_counts(r['skipped_by_reason'])}) |",
-        f"| Changed | {_counts(r['changed'])} |",
-        f"| Flagged | {_counts(r['flagged'])} |",
-        *_phase_lines(r),
-    ])
+    runs = (
+        f"median of {r['repeat']} runs: " + ", ".join(f"{s} s" for s in r["seconds_each"])
+        if r["repeat"] > 1
+        else "one run"
+    )
+    return "\n".join(
+        [
+            f"Measured {r['date']} on a {r['machine']} (`benchmarks/data_throughput.py`).",
+            "",
+            f"`DatasetProcessor.prepare` (read, validate, clean, deduplicate, apply the chat template, tokenize, "
+            f"build assistant-only labels) on {r['conversations']:,} conversations ({r['messages']:,} messages, "
+            f"{r['input_mib']} MiB of JSONL) recombined from the bundled training set, 2-4 exchanges each, "
+            f"with the data settings of `{r['preset']}` (max_length {r['max_length']}, overflow {r['overflow']}). "
+            f"Tokenizer: {r['tokenizer']}; TOKENIZERS_PARALLELISM={r['tokenizers_parallelism']}"
+            f"{' (as the `bondhu` CLI sets it)' if r['tokenizers_parallelism'] == 'false' else ''}.",
+            "",
+            "| Measure | Result |",
+            "|---|---|",
+            f"| Total time, {r['conversations']:,} conversations | {r['seconds']} s ({runs})"
+            + (f"; target < {TARGET_SECONDS:.0f} s: {ok} it |" if r["conversations"] == 10_000 else " |"),
+            f"| Conversations per second | {r['conversations_per_second']:,} |",
+            f"| Tokens per second | {r['tokens_per_second']:,} ({r['tokens']:,} tokens; median {r['tokens_median']:,}, "
+            f"longest {r['tokens_max']:,} per conversation) |",
+            f"| Kept / read | {r['kept']:,} / {r['read']:,} |",
+            f"| Skipped | {r['skipped']} ({_counts(r['skipped_by_reason'])}) |",
+            f"| Changed | {_counts(r['changed'])} |",
+            f"| Flagged | {_counts(r['flagged'])} |",
+            *_phase_lines(r),
+        ]
+    )
 
 
 def _phase_lines(r: dict) -> list[str]:
@@ -203,7 +224,7 @@ def _phase_lines(r: dict) -> list[str]:
         f"| Read, validate and clean (`DatasetProcessor.load`: normalization, Bengali share, duplicate keys, "
         f"crisis-number check) | {ph['load_and_clean']} |",
         f"| Chat template | {ph['chat_template']} |",
-        f"| Tokenizer call with offsets | {ph['tokenizer_call']}, of which the Rust tokenizer {ph['tokenizer_backend']} "
+        f"| Tokenizer call with offsets | {ph['tokenizer_call']}, of which the Rust tokenizer {ph['tokenizer_backend']} "  # noqa: E501
         f"and the conversion to Python lists the rest |",
         f"| Assistant-only labels, overflow handling, rows (the remainder) | {max(rest, 0):.2f} |",
     ]

@@ -32,12 +32,32 @@ from gpu_report import render, write_docs
 
 ROOT = Path(__file__).resolve().parents[1]
 # Most needed first (a budget cut drops the tail); "build" always runs first, alone.
-SINGLE_GPU = ["train_unsloth", "bare_unsloth_none", "seed_recipe", "bare_unsloth", "t4_longest", "fallback_unsloth",
-              "train_unsloth_ckpt", "matmul_peak", "train_qlora", "infer_fast", "infer_unsloth", "infer_hf"]
+SINGLE_GPU = [
+    "train_unsloth",
+    "bare_unsloth_none",
+    "seed_recipe",
+    "bare_unsloth",
+    "t4_longest",
+    "fallback_unsloth",
+    "train_unsloth_ckpt",
+    "matmul_peak",
+    "train_qlora",
+    "infer_fast",
+    "infer_unsloth",
+    "infer_hf",
+]
 MULTI_GPU = ["ddp_qlora", "ddp_unsloth"]
 # Diagnostics, run only when named.
-DIAGNOSTICS = ["train_qlora_half", "train_unsloth_double", "profile_unsloth", "profile_fast", "fast_variants_bf16", "fast_variants_int8",
-               "fast_variants_int8_fused", "fast_variants_int8_untuned"]
+DIAGNOSTICS = [
+    "train_qlora_half",
+    "train_unsloth_double",
+    "profile_unsloth",
+    "profile_fast",
+    "fast_variants_bf16",
+    "fast_variants_int8",
+    "fast_variants_int8_fused",
+    "fast_variants_int8_untuned",
+]
 GROUPS = {"all": ["build", *SINGLE_GPU], "scaling": ["build", *MULTI_GPU]}
 
 
@@ -56,9 +76,25 @@ class Section:
         self.go = logs / f"{name}.go"
         self.go.unlink(missing_ok=True)
         self.stdout, self.stderr = logs / f"{name}.log", logs / f"{name}.err"
-        cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_workers.py"), name, "--model", args.model,
-               "--runs", args.runs, "--steps", str(args.steps), "--new-tokens", str(args.new_tokens),
-               "--skip", str(args.skip)] + (["--tiny"] if args.tiny else []) + (["--go", str(self.go)] if prefetch else [])
+        cmd = (
+            [
+                sys.executable,
+                str(ROOT / "benchmarks" / "gpu_workers.py"),
+                name,
+                "--model",
+                args.model,
+                "--runs",
+                args.runs,
+                "--steps",
+                str(args.steps),
+                "--new-tokens",
+                str(args.new_tokens),
+                "--skip",
+                str(args.skip),
+            ]
+            + (["--tiny"] if args.tiny else [])
+            + (["--go", str(self.go)] if prefetch else [])
+        )
         env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": gpus} if gpus is not None else {}))
         if cpus:
             env["OMP_NUM_THREADS"] = str(len(cpus))  # torch's thread pool sized to the lane's cores
@@ -117,7 +153,8 @@ def cpu_shares(lanes: int) -> list[set[int] | None]:
 
     Why: on the 2-GPU host two sections share 32 CPUs, and each torch process starts a thread per
     CPU; the rows bound by the host (the seed recipe's many small steps, Unsloth's and HF's
-    decoding) read about half as fast next to another section (docs/benchmarks.md). A lane of 16 CPUs is what the one-GPU host of the same kind has."""
+    decoding) read about half as fast next to another section (docs/benchmarks.md). A lane of 16 CPUs is
+    what the one-GPU host of the same kind has."""
     if lanes <= 1 or not hasattr(os, "sched_getaffinity"):
         return [None] * max(lanes, 1)
     cores: dict[str, list[int]] = {}
@@ -127,7 +164,7 @@ def cpu_shares(lanes: int) -> list[set[int] | None]:
     groups, per = list(cores.values()), len(cores) // lanes
     if per == 0:
         return [None] * lanes
-    return [{cpu for group in groups[i * per:(i + 1) * per] for cpu in group} for i in range(lanes)]
+    return [{cpu for group in groups[i * per : (i + 1) * per] for cpu in group} for i in range(lanes)]
 
 
 def run_lanes(names: list[str], args, gpus: list[str], deadline: float, save, first=None) -> None:
@@ -208,9 +245,13 @@ def main() -> None:
     p.add_argument("--new-tokens", type=int, default=256, help="new tokens per decode (the issue's 256)")
     p.add_argument("--skip", type=int, default=4, help="warm-up steps left out of training timings")
     p.add_argument("--timeout", type=int, default=240, help="seconds per section")
-    p.add_argument("--budget", type=int, default=570,
-                   help="a hard deadline in seconds: a section still running then is stopped (so a device call "
-                   "keeps its results), and none starts in its last 30 s")
+    p.add_argument(
+        "--budget",
+        type=int,
+        default=570,
+        help="a hard deadline in seconds: a section still running then is stopped (so a device call "
+        "keeps its results), and none starts in its last 30 s",
+    )
     p.add_argument("--lanes", type=int, default=0, help="parallel single-GPU lanes (default: one per visible GPU)")
     p.add_argument("--logs", default="/tmp/bench-logs", help="each section's stdout and stderr")
     p.add_argument("--tiny", action="store_true", help="CPU dry run of the sections that run without a GPU")
@@ -222,13 +263,28 @@ def main() -> None:
         for f in args.render:
             data = json.loads(Path(f).read_text())
             # The first file is the main run: a later file only fills in what it lacks or failed at.
-            merged.update({k: {**v, "measured_in": Path(f).stem} for k, v in data["results"].items()
-                           if k not in merged or ("error" in merged[k] and "error" not in v)})
+            merged.update(
+                {
+                    k: {**v, "measured_in": Path(f).stem}
+                    for k, v in data["results"].items()
+                    if k not in merged or ("error" in merged[k] and "error" not in v)
+                }
+            )
             env = env or data["environment"]
             commands.append(data["command"])
         main_run = json.loads(Path(args.render[0]).read_text())  # the first file is the run the timing line is about
-        print(write_docs(render(merged, env, " ; ".join(commands), main_run.get("wall_seconds"), main_run.get("lanes", 1),
-                                Path(args.render[0]).stem)))
+        print(
+            write_docs(
+                render(
+                    merged,
+                    env,
+                    " ; ".join(commands),
+                    main_run.get("wall_seconds"),
+                    main_run.get("lanes", 1),
+                    Path(args.render[0]).stem,
+                )
+            )
+        )
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     names = GROUPS.get(args.sections) or args.sections.split(",")
@@ -242,11 +298,13 @@ def main() -> None:
     def save(done: dict) -> None:  # a call cut short still brings back what finished
         results.update(done)
         if args.out:
-            Path(args.out, "partial.json").write_text(json.dumps({"environment": {}, "command": "partial",
-                                                                   "results": results}, indent=2))
+            Path(args.out, "partial.json").write_text(
+                json.dumps({"environment": {}, "command": "partial", "results": results}, indent=2)
+            )
 
     gpus = visible_gpus()
     lanes = gpus[: args.lanes] if args.lanes else gpus
+
     def build() -> None:
         save({"build": run_section("build", args, lanes[0] if lanes else None)})
 
@@ -257,8 +315,13 @@ def main() -> None:
     wall = round(time.perf_counter() - start, 1)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
     command = "python benchmarks/gpu.py " + " ".join(sys.argv[1:])
-    data = {"environment": environment(), "command": command, "wall_seconds": wall, "lanes": len(lanes) or 1,
-            "results": results}
+    data = {
+        "environment": environment(),
+        "command": command,
+        "wall_seconds": wall,
+        "lanes": len(lanes) or 1,
+        "results": results,
+    }
     # A --tiny dry run measures nothing worth keeping: it writes beside its logs, not into the repo.
     saved = (Path(args.logs) if args.tiny else ROOT / "benchmarks" / "results") / f"gpu-{stamp}.json"
     saved.parent.mkdir(parents=True, exist_ok=True)

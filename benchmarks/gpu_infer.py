@@ -7,9 +7,8 @@ import json
 import time
 from pathlib import Path
 
-from common import ROOT, peak_gib, result, sync
-
 from bondhu.config import ALL_LINEAR
+from common import ROOT, peak_gib, result, sync
 
 
 def make_run(args) -> Path:
@@ -24,16 +23,28 @@ def make_run(args) -> Path:
         return run
     from bondhu.config import dump_config, load_config
 
-    cfg = load_config(ROOT / "configs" / "llama31-8b.yaml",
-                      [f"model.name_or_path={args.model}", "training.strategy=qlora", "output.name=infer-run",
-                       f"output.runs_dir={args.runs}"])
+    cfg = load_config(
+        ROOT / "configs" / "llama31-8b.yaml",
+        [
+            f"model.name_or_path={args.model}",
+            "training.strategy=qlora",
+            "output.name=infer-run",
+            f"output.runs_dir={args.runs}",
+        ],
+    )
     (run / "adapter").mkdir(parents=True, exist_ok=True)
     dump_config(cfg, run / "config.yaml")
     mc = AutoConfig.from_pretrained(args.model)
     h, kv = mc.hidden_size, mc.num_key_value_heads * (mc.hidden_size // mc.num_attention_heads)
-    shapes = {"q_proj": (h, h), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (h, h),
-              "gate_proj": (h, mc.intermediate_size), "up_proj": (h, mc.intermediate_size),
-              "down_proj": (mc.intermediate_size, h)}
+    shapes = {
+        "q_proj": (h, h),
+        "k_proj": (h, kv),
+        "v_proj": (h, kv),
+        "o_proj": (h, h),
+        "gate_proj": (h, mc.intermediate_size),
+        "up_proj": (h, mc.intermediate_size),
+        "down_proj": (mc.intermediate_size, h),
+    }
     g = torch.Generator().manual_seed(0)
     tensors = {}
     for i in range(mc.num_hidden_layers):
@@ -43,17 +54,33 @@ def make_run(args) -> Path:
             tensors[f"{key}.lora_A.weight"] = (torch.randn(16, fan_in, generator=g) * fan_in**-0.5).to(torch.bfloat16)
             tensors[f"{key}.lora_B.weight"] = (torch.randn(fan_out, 16, generator=g) * 1e-3).to(torch.bfloat16)
     save_file(tensors, str(run / "adapter" / "adapter_model.safetensors"))
-    (run / "adapter" / "adapter_config.json").write_text(json.dumps({
-        "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 16, "lora_alpha": 16, "lora_dropout": 0.0,
-        "target_modules": ALL_LINEAR, "bias": "none", "base_model_name_or_path": args.model,
-        "fan_in_fan_out": False, "inference_mode": True, "use_rslora": False, "init_lora_weights": True}))
+    (run / "adapter" / "adapter_config.json").write_text(
+        json.dumps(
+            {
+                "peft_type": "LORA",
+                "task_type": "CAUSAL_LM",
+                "r": 16,
+                "lora_alpha": 16,
+                "lora_dropout": 0.0,
+                "target_modules": ALL_LINEAR,
+                "bias": "none",
+                "base_model_name_or_path": args.model,
+                "fan_in_fan_out": False,
+                "inference_mode": True,
+                "use_rslora": False,
+                "init_lora_weights": True,
+            }
+        )
+    )
     return run
 
 
 def prompt(tokenizer, n_tokens: int) -> list[int]:
     """A Bengali prompt of exactly ``n_tokens`` tokens, cut from the bundled conversations."""
-    text = " ".join(json.loads(line)["messages"][0]["content"]
-                    for line in (ROOT / "data/bondhu-empathy/train.jsonl").read_text("utf-8").splitlines())
+    text = " ".join(
+        json.loads(line)["messages"][0]["content"]
+        for line in (ROOT / "data/bondhu-empathy/train.jsonl").read_text("utf-8").splitlines()
+    )
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     while len(ids) < n_tokens:
         ids = ids + ids
@@ -88,13 +115,18 @@ def decode_rate(loaded, batch: int, prompt_len: int, new_tokens: int, repeats: i
             if loaded.decoder is not None and batch == 1:
                 generated = len(list(loaded.decoder.tokens(ids[0].tolist(), settings, stop_ids=())))
             else:
-                generated = (model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs).shape[1]
-                             - prompt_len) * batch
+                generated = (
+                    model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs).shape[1] - prompt_len
+                ) * batch
             sync()
             dt = time.perf_counter() - t
             best = dt if best is None else min(best, dt)
-    return {"batch": batch, "new_tokens": new_tokens, "seconds": round(best, 3),
-            "tokens_per_second": round(generated / best, 1)}
+    return {
+        "batch": batch,
+        "new_tokens": new_tokens,
+        "seconds": round(best, 3),
+        "tokens_per_second": round(generated / best, 1),
+    }
 
 
 def ttft(loaded, prompt_len: int = 1024) -> float:
@@ -110,16 +142,26 @@ def infer_hf(args):
     b1 = decode_rate(loaded, 1, 128, args.new_tokens)
     # Half the new tokens at batch 16: the same rate per token, in half the benchmark's time.
     b16 = decode_rate(loaded, 16, 128, args.new_tokens // 2)
-    result(section="infer_hf", batch1=b1, batch16=b16, speedup_16_vs_1=round(b16["tokens_per_second"] / b1["tokens_per_second"], 2),
-           ttft_1024_ms=ttft(loaded), peak_gpu_gib=peak_gib())
+    result(
+        section="infer_hf",
+        batch1=b1,
+        batch16=b16,
+        speedup_16_vs_1=round(b16["tokens_per_second"] / b1["tokens_per_second"], 2),
+        ttft_1024_ms=ttft(loaded),
+        peak_gpu_gib=peak_gib(),
+    )
 
 
 def infer_unsloth(args):
     from bondhu.inference.model import load_for_inference
 
     loaded = load_for_inference(make_run(args), backend="unsloth")
-    result(section="infer_unsloth", batch1=decode_rate(loaded, 1, 128, args.new_tokens), ttft_1024_ms=ttft(loaded),
-           peak_gpu_gib=peak_gib())
+    result(
+        section="infer_unsloth",
+        batch1=decode_rate(loaded, 1, 128, args.new_tokens),
+        ttft_1024_ms=ttft(loaded),
+        peak_gpu_gib=peak_gib(),
+    )
 
 
 def infer_fast(args):
@@ -129,8 +171,8 @@ def infer_fast(args):
     compiled static-cache step. One process, so the merge and the reference are paid once."""
     import torch
 
-    from bondhu.inference.fast import decoder_for, load_fast
     from bondhu.config import load_config
+    from bondhu.inference.fast import decoder_for, load_fast
 
     run = make_run(args)
     cfg = load_config(run / "config.yaml")
@@ -151,9 +193,13 @@ def infer_fast(args):
         torch._dynamo.reset()  # frees the bf16 step's CUDA graphs
         t = time.perf_counter()
         # What load_fast does after merging and fusing when the config asks for int8.
-        loaded.decoder = decoder_for(loaded.model, cfg.chat.model_copy(update={"fast_quantization": "int8"}),
-                                     compiled=torch.cuda.is_available())
-        int8 = {"quantize_and_compile_seconds": round(time.perf_counter() - t, 1), **fast_speed(loaded, args.new_tokens)}
+        loaded.decoder = decoder_for(
+            loaded.model, cfg.chat.model_copy(update={"fast_quantization": "int8"}), compiled=torch.cuda.is_available()
+        )
+        int8 = {
+            "quantize_and_compile_seconds": round(time.perf_counter() - t, 1),
+            **fast_speed(loaded, args.new_tokens),
+        }
         logits["int8"] = fast_logits(loaded, ids, forced)
     except Exception as err:  # torchao missing or failing: the bf16 numbers still count
         int8 = {"error": f"{type(err).__name__}: {err}"[:400]}
@@ -185,7 +231,7 @@ def fast_logits(loaded, ids: list[int], forced: list[int]):
     with torch.inference_mode():
         fast = loaded.decoder.teacher_forced_logits(ids, forced)
         full = torch.tensor([ids + forced], device=next(loaded.model.parameters()).device)
-        eager = loaded.model(input_ids=full).logits[0, len(ids) - 1:].float()
+        eager = loaded.model(input_ids=full).logits[0, len(ids) - 1 :].float()
     return fast, eager
 
 
@@ -202,9 +248,9 @@ def reference_logits(args, cfg, run: Path, full: list[int], n_prompt: int):
     ref = PeftModel.from_pretrained(base, str(run / "adapter")).eval()
     ids = torch.tensor([full], device=next(ref.parameters()).device)
     with torch.inference_mode():
-        reference = ref(input_ids=ids).logits[0, n_prompt - 1:].float()
+        reference = ref(input_ids=ids).logits[0, n_prompt - 1 :].float()
         ref.float()
-        exact = ref(input_ids=ids).logits[0, n_prompt - 1:].float()
+        exact = ref(input_ids=ids).logits[0, n_prompt - 1 :].float()
     return reference, exact
 
 
@@ -214,9 +260,14 @@ def logits_agreement(fast, eager, reference, exact) -> dict:
     def rel(x, y):
         return (torch.linalg.norm(x - y) / torch.linalg.norm(y)).item()
 
-    return {"logits_rel_l2": rel(fast, reference), "fast_vs_merged_eager": rel(fast, eager),
-            "merged_eager_vs_reference": rel(eager, reference), "reference_bf16_vs_fp32": rel(reference, exact),
-            "fast_vs_fp32": rel(fast, exact), "same_argmax_every_step": bool(torch.equal(fast.argmax(-1), reference.argmax(-1)))}
+    return {
+        "logits_rel_l2": rel(fast, reference),
+        "fast_vs_merged_eager": rel(fast, eager),
+        "merged_eager_vs_reference": rel(eager, reference),
+        "reference_bf16_vs_fp32": rel(reference, exact),
+        "fast_vs_fp32": rel(fast, exact),
+        "same_argmax_every_step": bool(torch.equal(fast.argmax(-1), reference.argmax(-1))),
+    }
 
 
 SECTIONS = {"infer_hf": infer_hf, "infer_unsloth": infer_unsloth, "infer_fast": infer_fast}

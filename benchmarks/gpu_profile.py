@@ -34,8 +34,13 @@ def profile_unsloth(args, first: int = 6, last: int = 7) -> None:
 
         def on_step_end(self, a, state, control, **kw):
             sync()
-            self.steps.append({"step": state.global_step, "seconds": round(time.perf_counter() - self.t, 3),
-                               "tokens_seen": int(state.num_input_tokens_seen)})
+            self.steps.append(
+                {
+                    "step": state.global_step,
+                    "seconds": round(time.perf_counter() - self.t, 3),
+                    "tokens_seen": int(state.num_input_tokens_seen),
+                }
+            )
             if state.global_step == last and self.prof is not None:
                 self.prof.__exit__(None, None, None)
                 table = self.prof.key_averages()
@@ -82,7 +87,7 @@ def profile_fast(args, steps: int = 128) -> None:
         return round((time.perf_counter() - t) * 1000 / steps, 3)
 
     compiled = lambda d, tok, pos, positions: d._decode(tok, pos, positions)  # noqa: E731
-    eager = lambda d, tok, pos, positions: d.forward(tok, positions[pos:pos + 1])  # noqa: E731
+    eager = lambda d, tok, pos, positions: d.forward(tok, positions[pos : pos + 1])  # noqa: E731
     with torch.inference_mode():
         d = loaded.decoder
         out["loop_tokens_per_second"] = loop_rate(d, ids, settings)
@@ -108,8 +113,11 @@ VARIANTS = {  # name: (fuse projections, int8, extra inductor options)
     "int8_fused": (True, True, {}),
     "int8_fused_cdt": (True, True, {"coordinate_descent_tuning": True}),
     # torchao's recommended_inductor_config_setter (its default with quantize_) adds these:
-    "int8_fused_cdt_all": (True, True, {"coordinate_descent_tuning": True,
-                                        "coordinate_descent_check_all_directions": True}),
+    "int8_fused_cdt_all": (
+        True,
+        True,
+        {"coordinate_descent_tuning": True, "coordinate_descent_check_all_directions": True},
+    ),
 }
 
 
@@ -139,8 +147,9 @@ def fast_variants(args, names: list[str]) -> None:
         torch._dynamo.reset()
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = f"/tmp/inductor-{name}"
         t = time.perf_counter()
-        decoder = fast.FastDecoder(model, capacity=2048, compiled=True,
-                                   compile_options={**fast.COMPILE_OPTIONS, **options})
+        decoder = fast.FastDecoder(
+            model, capacity=2048, compiled=True, compile_options={**fast.COMPILE_OPTIONS, **options}
+        )
         with torch.inference_mode():
             decoder.warm_up()
             compile_s = time.perf_counter() - t
@@ -148,16 +157,22 @@ def fast_variants(args, names: list[str]) -> None:
             forced = forced or list(decoder.tokens(ids, greedy(16)))
             logits = decoder.teacher_forced_logits(ids, forced)
         ref = logits if ref is None else ref
-        out[name] = {"compile_seconds": round(compile_s, 1), "tokens_per_second": best,
-                     "logits_vs_first": (torch.linalg.norm(logits - ref) / torch.linalg.norm(ref)).item()}
+        out[name] = {
+            "compile_seconds": round(compile_s, 1),
+            "tokens_per_second": best,
+            "logits_vs_first": (torch.linalg.norm(logits - ref) / torch.linalg.norm(ref)).item(),
+        }
         print(name, out[name], flush=True)
         del decoder
     result(section="fast_variants", variants=out, peak_gpu_gib=peak_gib())
 
 
-SECTIONS = {"profile_unsloth": profile_unsloth, "profile_fast": profile_fast,
-           "fast_variants_bf16": lambda args: fast_variants(args, ["bf16", "bf16_cdt", "bf16_fused", "bf16_fused_cdt"]),
-           "fast_variants_int8": lambda args: fast_variants(args, ["int8_cdt", "int8_cdt_all"]),
-           # untuned int8 ("int8_fused": 15 tokens/s in gpu-20261126-0105) is left out: it costs a minute to decode
-           "fast_variants_int8_fused": lambda args: fast_variants(args, ["int8_fused_cdt", "int8_fused_cdt_all"]),
-           "fast_variants_int8_untuned": lambda args: fast_variants(args, ["int8_fused"])}
+SECTIONS = {
+    "profile_unsloth": profile_unsloth,
+    "profile_fast": profile_fast,
+    "fast_variants_bf16": lambda args: fast_variants(args, ["bf16", "bf16_cdt", "bf16_fused", "bf16_fused_cdt"]),
+    "fast_variants_int8": lambda args: fast_variants(args, ["int8_cdt", "int8_cdt_all"]),
+    # untuned int8 ("int8_fused": 15 tokens/s in gpu-20261126-0105) is left out: it costs a minute to decode
+    "fast_variants_int8_fused": lambda args: fast_variants(args, ["int8_fused_cdt", "int8_fused_cdt_all"]),
+    "fast_variants_int8_untuned": lambda args: fast_variants(args, ["int8_fused"]),
+}

@@ -19,8 +19,15 @@ from common import ROOT, bench_overrides, result
 
 def _train(args, strategy: str, processes: int) -> dict:
     name = f"ddp-{strategy}-{processes}"
-    cmd = [sys.executable, "-m", "bondhu.cli", "train", str(ROOT / "configs" / "llama31-8b.yaml"),
-           *bench_overrides(args, strategy, name), f"--num-processes={processes}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bondhu.cli",
+        "train",
+        str(ROOT / "configs" / "llama31-8b.yaml"),
+        *bench_overrides(args, strategy, name),
+        f"--num-processes={processes}",
+    ]
     env = {k: v for k, v in os.environ.items() if k not in ("BONDHU_LAUNCHED", "LOCAL_RANK", "RANK", "WORLD_SIZE")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     t0 = time.perf_counter()
@@ -30,11 +37,18 @@ def _train(args, strategy: str, processes: int) -> dict:
     if done.returncode != 0 or not summary_file.exists():
         return {"processes": processes, "error": (done.stderr or done.stdout).strip().splitlines()[-1][-300:]}
     s = json.loads(summary_file.read_text())
-    return {"processes": s["num_processes"], "strategy": s["strategy"], "strategy_reason": s["strategy_reason"],
-            "tokens_per_second": s["tokens_per_second_after_warmup"], "tokens_per_second_all_steps": s["tokens_per_second"],
-            "warmup_steps_excluded": s["warmup_steps_excluded"], "steps": s["steps"],
-            "peak_gpu_gib_rank0": s.get("peak_gpu_allocated_gib"), "last_loss": s["last_loss"],
-            "wall_seconds": round(time.perf_counter() - t0, 1)}
+    return {
+        "processes": s["num_processes"],
+        "strategy": s["strategy"],
+        "strategy_reason": s["strategy_reason"],
+        "tokens_per_second": s["tokens_per_second_after_warmup"],
+        "tokens_per_second_all_steps": s["tokens_per_second"],
+        "warmup_steps_excluded": s["warmup_steps_excluded"],
+        "steps": s["steps"],
+        "peak_gpu_gib_rank0": s.get("peak_gpu_allocated_gib"),
+        "last_loss": s["last_loss"],
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
 def scaling(args, strategy: str) -> None:
@@ -48,8 +62,12 @@ def scaling(args, strategy: str) -> None:
     many_run = _train(args, strategy, gpus)
     runs = [_train(args, strategy, 1), many_run]
     one, many = runs[0].get("tokens_per_second"), runs[1].get("tokens_per_second")
-    result(section=f"ddp_{strategy}", gpus=gpus, runs=runs,
-           efficiency=round(many / (gpus * one), 3) if one and many else None)
+    result(
+        section=f"ddp_{strategy}",
+        gpus=gpus,
+        runs=runs,
+        efficiency=round(many / (gpus * one), 3) if one and many else None,
+    )
 
 
 SECTIONS = {"ddp_qlora": lambda args: scaling(args, "qlora"), "ddp_unsloth": lambda args: scaling(args, "unsloth")}

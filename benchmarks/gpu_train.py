@@ -6,9 +6,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from common import CLOCK, LLAMA31_8B, ROOT, Throughput, bondhu_train, conversation_lengths, conversations, peak_gib, result, sync
-
 from bondhu.config import ALL_LINEAR
+from common import (
+    CLOCK,
+    LLAMA31_8B,
+    ROOT,
+    Throughput,
+    bondhu_train,
+    conversation_lengths,
+    conversations,
+    peak_gib,
+    result,
+    sync,
+)
 
 
 def build(args):
@@ -36,24 +46,38 @@ def build(args):
         real = False
     cfg = dict(LLAMA31_8B)
     if args.tiny:
-        cfg.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                   num_key_value_heads=2, vocab_size=len(tok))
+        cfg.update(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=len(tok),
+        )
     if not real:
         ids = tok.convert_tokens_to_ids
-        cfg.update(bos_token_id=ids("<|begin_of_text|>"), pad_token_id=tok.pad_token_id,
-                   eos_token_id=[ids("<|end_of_text|>"), ids("<|eom_id|>"), ids("<|eot_id|>")])
+        cfg.update(
+            bos_token_id=ids("<|begin_of_text|>"),
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=[ids("<|end_of_text|>"), ids("<|eom_id|>"), ids("<|eot_id|>")],
+        )
     config = LlamaConfig(**cfg)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.set_default_dtype(torch.bfloat16 if device == "cuda" else torch.float32)
     with torch.device(device):
         model = LlamaForCausalLM(config)
     torch.set_default_dtype(torch.float32)
-    model.generation_config = GenerationConfig(bos_token_id=cfg["bos_token_id"], eos_token_id=cfg["eos_token_id"],
-                                               pad_token_id=cfg["pad_token_id"])
+    model.generation_config = GenerationConfig(
+        bos_token_id=cfg["bos_token_id"], eos_token_id=cfg["eos_token_id"], pad_token_id=cfg["pad_token_id"]
+    )
     model.save_pretrained(out, max_shard_size="5GB")
     tok.save_pretrained(out)
-    result(section="build", seconds=round(time.perf_counter() - t0, 1), real_tokenizer=real,
-           params=sum(p.numel() for p in model.parameters()))
+    result(
+        section="build",
+        seconds=round(time.perf_counter() - t0, 1),
+        real_tokenizer=real,
+        params=sum(p.numel() for p in model.parameters()),
+    )
 
 
 def train_qlora(args):
@@ -95,31 +119,62 @@ def fallback_unsloth(args):
 
 def seed_recipe(args):
     """Run a: the common Unsloth notebook recipe (text + DataCollatorForSeq2Seq + train_on_responses_only)."""
-    from unsloth import FastLanguageModel
-    from unsloth.chat_templates import train_on_responses_only
-
     import datasets
     from transformers import DataCollatorForSeq2Seq
     from trl import SFTConfig, SFTTrainer
+    from unsloth import FastLanguageModel
+    from unsloth.chat_templates import train_on_responses_only
 
     model, tok = FastLanguageModel.from_pretrained(args.model, max_seq_length=2048, dtype=None, load_in_4bit=True)
-    model = FastLanguageModel.get_peft_model(model, r=16, lora_alpha=16, lora_dropout=0, target_modules=ALL_LINEAR,
-                                             bias="none", use_gradient_checkpointing="unsloth", random_state=3407)
+    model = FastLanguageModel.get_peft_model(
+        model,
+        r=16,
+        lora_alpha=16,
+        lora_dropout=0,
+        target_modules=ALL_LINEAR,
+        bias="none",
+        use_gradient_checkpointing="unsloth",
+        random_state=3407,
+    )
     texts = [tok.apply_chat_template(c, tokenize=False) for c in conversations(args.model)]
     ds = datasets.Dataset.from_dict({"text": texts})
     meter = Throughput(args.skip)
     trainer = SFTTrainer(
-        model=model, processing_class=tok, train_dataset=ds, data_collator=DataCollatorForSeq2Seq(tokenizer=tok),
+        model=model,
+        processing_class=tok,
+        train_dataset=ds,
+        data_collator=DataCollatorForSeq2Seq(tokenizer=tok),
         callbacks=[meter.callback],
-        args=SFTConfig(dataset_text_field="text", max_length=2048, per_device_train_batch_size=2,
-                       gradient_accumulation_steps=4, max_steps=args.steps, learning_rate=2e-4, logging_steps=1,
-                       optim="adamw_8bit", bf16=True, report_to="none", output_dir=f"{args.runs}/seed",
-                       include_num_input_tokens_seen="non_padding", save_strategy="no", seed=3407))
-    trainer = train_on_responses_only(trainer, instruction_part="<|start_header_id|>user<|end_header_id|>\n\n",
-                                      response_part="<|start_header_id|>assistant<|end_header_id|>\n\n")
+        args=SFTConfig(
+            dataset_text_field="text",
+            max_length=2048,
+            per_device_train_batch_size=2,
+            gradient_accumulation_steps=4,
+            max_steps=args.steps,
+            learning_rate=2e-4,
+            logging_steps=1,
+            optim="adamw_8bit",
+            bf16=True,
+            report_to="none",
+            output_dir=f"{args.runs}/seed",
+            include_num_input_tokens_seen="non_padding",
+            save_strategy="no",
+            seed=3407,
+        ),
+    )
+    trainer = train_on_responses_only(
+        trainer,
+        instruction_part="<|start_header_id|>user<|end_header_id|>\n\n",
+        response_part="<|start_header_id|>assistant<|end_header_id|>\n\n",
+    )
     trainer.train()
-    result(section="seed_recipe", tokens_per_second=round(meter.tokens_per_second(), 1), peak_gpu_gib=peak_gib(),
-           steps=meter.steps, **meter.timings())
+    result(
+        section="seed_recipe",
+        tokens_per_second=round(meter.tokens_per_second(), 1),
+        peak_gpu_gib=peak_gib(),
+        steps=meter.steps,
+        **meter.timings(),
+    )
 
 
 def bare_unsloth(args, recompute: bool = True, section: str = "bare_unsloth"):
@@ -128,9 +183,15 @@ def bare_unsloth(args, recompute: bool = True, section: str = "bare_unsloth"):
     from unsloth import FastLanguageModel
 
     model, tok = FastLanguageModel.from_pretrained(args.model, max_seq_length=2048, dtype=None, load_in_4bit=True)
-    model = FastLanguageModel.get_peft_model(model, r=16, lora_alpha=16, lora_dropout=0, target_modules=ALL_LINEAR,
-                                             use_gradient_checkpointing="unsloth" if recompute else False,
-                                             random_state=3407)
+    model = FastLanguageModel.get_peft_model(
+        model,
+        r=16,
+        lora_alpha=16,
+        lora_dropout=0,
+        target_modules=ALL_LINEAR,
+        use_gradient_checkpointing="unsloth" if recompute else False,
+        random_state=3407,
+    )
     # Training mode, as in c: without it the model stays in eval mode, skips gradient checkpointing
     # and keeps every activation (21 GiB, and a ceiling no checkpointed run can reach).
     FastLanguageModel.for_training(model)
@@ -147,9 +208,14 @@ def bare_unsloth(args, recompute: bool = True, section: str = "bare_unsloth"):
             sync()
             marks[step] = time.perf_counter()
     steady = marks[args.steps] - marks[args.skip]
-    result(section=section, tokens_per_second=round(4096 * (args.steps - args.skip) / steady, 1),
-           peak_gpu_gib=peak_gib(), steps=args.steps, startup_seconds=round(startup, 1),
-           first_step_seconds=round(marks[1] - CLOCK.t0 - startup, 1))
+    result(
+        section=section,
+        tokens_per_second=round(4096 * (args.steps - args.skip) / steady, 1),
+        peak_gpu_gib=peak_gib(),
+        steps=args.steps,
+        startup_seconds=round(startup, 1),
+        first_step_seconds=round(marks[1] - CLOCK.t0 - startup, 1),
+    )
 
 
 def bare_unsloth_none(args):
@@ -171,8 +237,11 @@ def matmul_peak(args):
     for _ in range(20):
         a @ b
     sync()
-    result(section="matmul_peak", tflops=round(2 * n**3 * 20 / (time.perf_counter() - t) / 1e12, 1),
-           gpu=torch.cuda.get_device_name())
+    result(
+        section="matmul_peak",
+        tflops=round(2 * n**3 * 20 / (time.perf_counter() - t) / 1e12, 1),
+        gpu=torch.cuda.get_device_name(),
+    )
 
 
 def t4_longest(args):
@@ -184,8 +253,10 @@ def t4_longest(args):
 
     total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(15 * 2**30 / total)
-    cfg = load_config(ROOT / "configs" / "llama31-8b-t4.yaml",
-                      [f"model.name_or_path={args.model}", "model.max_seq_length=65536", "training.precision=fp16"])
+    cfg = load_config(
+        ROOT / "configs" / "llama31-8b-t4.yaml",
+        [f"model.name_or_path={args.model}", "model.max_seq_length=65536", "training.precision=fp16"],
+    )
     planned = t4_plan(cfg)  # before the model takes its share of the 15 GiB
     strategy = UnslothStrategy()
     model, tok = strategy.load(cfg)
@@ -213,8 +284,9 @@ def t4_longest(args):
             opt.step()
             opt.zero_grad(set_to_none=True)
             sync()
-            tried.append({"tokens": length, "ok": True, "seconds": round(time.perf_counter() - t, 1),
-                          "peak_gib": peak_gib()})
+            tried.append(
+                {"tokens": length, "ok": True, "seconds": round(time.perf_counter() - t, 1), "peak_gib": peak_gib()}
+            )
             best = length
         except torch.OutOfMemoryError as err:
             tried.append({"tokens": length, "ok": False, "error": str(err).splitlines()[0][:200]})
@@ -226,25 +298,49 @@ def t4_longest(args):
 
 def t4_plan(cfg) -> dict:
     """What `auto` picks for the T4 preset on this 15 GiB share, and the estimate for each tried length."""
+    from transformers import AutoConfig
+
     from bondhu.train.finetuner import memory_setup
     from bondhu.train.plan import GIB, Shape, card_memory, estimate, make_plans
     from bondhu.train.strategies import UnslothStrategy
-    from transformers import AutoConfig
 
-    shape, setup = Shape.of(AutoConfig.from_pretrained(cfg.model.name_or_path)), memory_setup(UnslothStrategy(), cfg, "fp16")
+    shape, setup = (
+        Shape.of(AutoConfig.from_pretrained(cfg.model.name_or_path)),
+        memory_setup(UnslothStrategy(), cfg, "fp16"),
+    )
     budget, card = card_memory(None)
     lengths = [min(n, cfg.data.max_length or n) for n in conversation_lengths(cfg.model.name_or_path)]
     t = cfg.training
-    plan = make_plans(shape, setup, lengths, t.batching, t.per_device_batch_size, t.gradient_accumulation_steps,
-                      t.gradient_checkpointing, budget, card)[0]
-    return {"plan": plan.to_json(), "estimates_gib": {n: round(estimate(shape, setup, "offload", n).total / GIB, 2)
-                                                      for n in (32768, 36864, 40960, 45056, 49152)}}
+    plan = make_plans(
+        shape,
+        setup,
+        lengths,
+        t.batching,
+        t.per_device_batch_size,
+        t.gradient_accumulation_steps,
+        t.gradient_checkpointing,
+        budget,
+        card,
+    )[0]
+    return {
+        "plan": plan.to_json(),
+        "estimates_gib": {
+            n: round(estimate(shape, setup, "offload", n).total / GIB, 2) for n in (32768, 36864, 40960, 45056, 49152)
+        },
+    }
 
 
-
-
-SECTIONS = {"build": build, "train_unsloth": train_unsloth, "train_unsloth_ckpt": train_unsloth_ckpt,
-            "train_qlora_half": train_qlora_half, "train_unsloth_double": train_unsloth_double,
-            "fallback_unsloth": fallback_unsloth, "bare_unsloth_none": bare_unsloth_none, "train_qlora": train_qlora,
-            "seed_recipe": seed_recipe, "bare_unsloth": bare_unsloth, "matmul_peak": matmul_peak,
-            "t4_longest": t4_longest}
+SECTIONS = {
+    "build": build,
+    "train_unsloth": train_unsloth,
+    "train_unsloth_ckpt": train_unsloth_ckpt,
+    "train_qlora_half": train_qlora_half,
+    "train_unsloth_double": train_unsloth_double,
+    "fallback_unsloth": fallback_unsloth,
+    "bare_unsloth_none": bare_unsloth_none,
+    "train_qlora": train_qlora,
+    "seed_recipe": seed_recipe,
+    "bare_unsloth": bare_unsloth,
+    "matmul_peak": matmul_peak,
+    "t4_longest": t4_longest,
+}

@@ -22,8 +22,18 @@ import gpu_train  # noqa: E402
 from common import CLOCK  # noqa: E402
 
 SECTIONS = {**gpu_train.SECTIONS, **gpu_infer.SECTIONS, **gpu_scaling.SECTIONS, **gpu_profile.SECTIONS}
-UNSLOTH_SECTIONS = {"train_unsloth", "train_unsloth_ckpt", "train_unsloth_double", "fallback_unsloth", "seed_recipe",
-                    "bare_unsloth", "bare_unsloth_none", "t4_longest", "infer_unsloth", "profile_unsloth"}
+UNSLOTH_SECTIONS = {
+    "train_unsloth",
+    "train_unsloth_ckpt",
+    "train_unsloth_double",
+    "fallback_unsloth",
+    "seed_recipe",
+    "bare_unsloth",
+    "bare_unsloth_none",
+    "t4_longest",
+    "infer_unsloth",
+    "profile_unsloth",
+}
 
 
 def preload(section: str, tiny: bool) -> None:

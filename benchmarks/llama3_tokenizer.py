@@ -11,15 +11,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-SPECIALS = {128000: "<|begin_of_text|>", 128001: "<|end_of_text|>", 128004: "<|finetune_right_pad_id|>",
-            128006: "<|start_header_id|>", 128007: "<|end_header_id|>", 128008: "<|eom_id|>",
-            128009: "<|eot_id|>", 128010: "<|python_tag|>"}
-SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-         r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+SPECIALS = {
+    128000: "<|begin_of_text|>",
+    128001: "<|end_of_text|>",
+    128004: "<|finetune_right_pad_id|>",
+    128006: "<|start_header_id|>",
+    128007: "<|end_header_id|>",
+    128008: "<|eom_id|>",
+    128009: "<|eot_id|>",
+    128010: "<|python_tag|>",
+}
+SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
 
 
 def ranks_path() -> Path | None:
-    for candidate in (os.environ.get("LLAMA3_RANKS"), Path(__file__).resolve().parents[2] / "shared/llama3/tokenizer.model"):
+    for candidate in (
+        os.environ.get("LLAMA3_RANKS"),
+        Path(__file__).resolve().parents[2] / "shared/llama3/tokenizer.model",
+    ):
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     return None
@@ -30,11 +42,11 @@ def load_llama31_tokenizer():
     path = ranks_path()
     if path is None:
         return None
+    import base64
+
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
     from transformers.convert_slow_tokenizer import bytes_to_unicode
-
-    import base64
 
     byte_map = bytes_to_unicode()
     vocab, ranks = {}, {}
@@ -53,13 +65,23 @@ def load_llama31_tokenizer():
     merges.sort(key=lambda m: m[0])
     merges = [("".join(byte_map[x] for x in a), "".join(byte_map[x] for x in b)) for _, a, b in merges]
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False, byte_fallback=False, ignore_merges=True))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(SPLIT), behavior="isolated"),
-                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     specials = [SPECIALS.get(i, f"<|reserved_special_token_{i - 128000}|>") for i in range(128000, 128256)]
     tok.add_special_tokens(specials)
     from bondhu.data.template import LLAMA31_TEMPLATE
 
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",
-                                   pad_token="<|finetune_right_pad_id|>", chat_template=LLAMA31_TEMPLATE,
-                                   clean_up_tokenization_spaces=False, model_max_length=131072)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|begin_of_text|>",
+        eos_token="<|eot_id|>",
+        pad_token="<|finetune_right_pad_id|>",
+        chat_template=LLAMA31_TEMPLATE,
+        clean_up_tokenization_spaces=False,
+        model_max_length=131072,
+    )

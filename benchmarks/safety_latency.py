@@ -15,7 +15,8 @@ import statistics
 import time
 from pathlib import Path
 
-from bondhu.safety import CrisisDetector, classifier as clf
+from bondhu.safety import CrisisDetector
+from bondhu.safety import classifier as clf
 from bondhu.safety.evalset import load_set
 
 DEV = Path(__file__).resolve().parents[1] / "data" / "safety" / "dev.tsv"
@@ -23,7 +24,11 @@ DEV = Path(__file__).resolve().parents[1] / "data" / "safety" / "dev.tsv"
 
 def _ms(samples: list[float]) -> dict:
     s = sorted(samples)
-    return {"mean_ms": 1000 * statistics.mean(s), "p50_ms": 1000 * s[len(s) // 2], "p95_ms": 1000 * s[int(len(s) * 0.95)]}
+    return {
+        "mean_ms": 1000 * statistics.mean(s),
+        "p50_ms": 1000 * s[len(s) // 2],
+        "p95_ms": 1000 * s[int(len(s) * 0.95)],
+    }
 
 
 def main() -> None:
@@ -44,10 +49,15 @@ def main() -> None:
         t = time.perf_counter()
         detector.assess_conversation(e.turns)
         conversation.append(time.perf_counter() - t)
-    out = {"machine": f"{platform.node()} · {platform.processor() or platform.machine()} · {os.cpu_count()} CPUs",
-           "python": platform.python_version(), "messages": len(examples), "model_file_mb":
-           clf.bundled_path().stat().st_size / 2**20, "load_s": load_s,
-           "assess": _ms(single), "assess_conversation": _ms(conversation)}
+    out = {
+        "machine": f"{platform.node()} · {platform.processor() or platform.machine()} · {os.cpu_count()} CPUs",
+        "python": platform.python_version(),
+        "messages": len(examples),
+        "model_file_mb": clf.bundled_path().stat().st_size / 2**20,
+        "load_s": load_s,
+        "assess": _ms(single),
+        "assess_conversation": _ms(conversation),
+    }
     print(json.dumps(out, indent=2))
     if args.out:
         args.out.write_text(json.dumps(out, indent=2) + "\n", "utf-8")

@@ -20,8 +20,15 @@ def tiny_spec():
     from bondhu.config import TinyModelSpec
 
     corpus = [str(BUNDLED / "train.jsonl")] if (BUNDLED / "train.jsonl").exists() else [str(MINI)]
-    return TinyModelSpec(vocab_size=2048, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, tokenizer_corpus=corpus)
+    return TinyModelSpec(
+        vocab_size=2048,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tokenizer_corpus=corpus,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -51,12 +58,21 @@ def train_tiny_run(tmp_path_factory, tiny_model_dir):
     def train(name: str, *overrides: str) -> Path:
         from bondhu.config import load_config
         from bondhu.train.finetuner import LLAMAFineTuner
-
         from helpers import ROOT
 
-        cfg = load_config(ROOT / "configs" / "tiny-cpu.yaml", [
-            f"model.name_or_path={tiny_model_dir}", "model.tiny=null", f"output.runs_dir={tmp_path_factory.mktemp(name)}",
-            f"data.train={MINI}", "data.validation=null", "training.max_steps=2", f"output.name={name}", *overrides])
+        cfg = load_config(
+            ROOT / "configs" / "tiny-cpu.yaml",
+            [
+                f"model.name_or_path={tiny_model_dir}",
+                "model.tiny=null",
+                f"output.runs_dir={tmp_path_factory.mktemp(name)}",
+                f"data.train={MINI}",
+                "data.validation=null",
+                "training.max_steps=2",
+                f"output.name={name}",
+                *overrides,
+            ],
+        )
         LLAMAFineTuner(cfg, progress=False).train()
         return cfg.run_dir
 

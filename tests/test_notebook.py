@@ -22,7 +22,7 @@ def inject_parameters(nb, params: dict):
     source = "# Parameters\n" + "".join(f"{k} = {v!r}\n" for k, v in params.items())
     cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
     cell["id"] = "injected-parameters"
-    nb.cells = cells[: where + 1] + [cell] + cells[where + 1:]
+    nb.cells = cells[: where + 1] + [cell] + cells[where + 1 :]
     return nb
 
 
@@ -33,11 +33,17 @@ def venv_kernel(tmp_path):
 
     spec = tmp_path / "kernels" / KERNEL
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Bondhu test (venv)", "language": "python"}), "utf-8")
-    return AsyncKernelManager(kernel_name=KERNEL,
-                              kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Bondhu test (venv)",
+                "language": "python",
+            }
+        ),
+        "utf-8",
+    )
+    return AsyncKernelManager(kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]))
 
 
 def text_of(cell) -> str:
@@ -71,20 +77,28 @@ def test_notebook_runs_end_to_end_with_the_tiny_preset(tiny_model_dir, tmp_path)
     from nbclient import NotebookClient
 
     runs = tmp_path / "runs"
-    nb = inject_parameters(nbformat.read(NOTEBOOK, as_version=4), {
-        "PRESET": "configs/tiny-cpu.yaml",
-        "RUN_NAME": "nb-test",
-        "OVERRIDES": [f"model.name_or_path={tiny_model_dir}", "model.tiny=null", f"output.runs_dir={runs}",
-                      "training.max_steps=4", "training.logging_steps=1", "evaluation.max_new_tokens=8",
-                      "generation.max_new_tokens=16"],
-        "RESUME": False,
-        "EVAL_ARGS": ["--max-samples", "2", "--no-base"],
-        "INSTALL": False,
-        "REQUIRE_GPU": False,
-    })
+    nb = inject_parameters(
+        nbformat.read(NOTEBOOK, as_version=4),
+        {
+            "PRESET": "configs/tiny-cpu.yaml",
+            "RUN_NAME": "nb-test",
+            "OVERRIDES": [
+                f"model.name_or_path={tiny_model_dir}",
+                "model.tiny=null",
+                f"output.runs_dir={runs}",
+                "training.max_steps=4",
+                "training.logging_steps=1",
+                "evaluation.max_new_tokens=8",
+                "generation.max_new_tokens=16",
+            ],
+            "RESUME": False,
+            "EVAL_ARGS": ["--max-samples", "2", "--no-base"],
+            "INSTALL": False,
+            "REQUIRE_GPU": False,
+        },
+    )
     # Any failing cell (a CLI exit code via check=True, an assert) raises CellExecutionError here.
-    NotebookClient(nb, km=venv_kernel(tmp_path), timeout=240,
-                   resources={"metadata": {"path": str(ROOT)}}).execute()
+    NotebookClient(nb, km=venv_kernel(tmp_path), timeout=240, resources={"metadata": {"path": str(ROOT)}}).execute()
 
     gpu = text_of(cell_with(nb, "torch.cuda.is_available()"))
     assert f"({sys.executable})" in gpu, gpu  # the kernel really ran on the venv's interpreter

@@ -16,9 +16,18 @@ def test_public_names():
     from bondhu.train.finetuner import LLAMAFineTuner as finetuner_cls
 
     assert (ChatSession, DatasetProcessor, Evaluator, LLAMAFineTuner) == (
-        session_cls, processor_cls, evaluator_cls, finetuner_cls)
-    for cls, method in ((ChatSession, "from_run"), (ChatSession, "send"), (DatasetProcessor, "prepare"),
-                        (Evaluator, "evaluate"), (LLAMAFineTuner, "train")):
+        session_cls,
+        processor_cls,
+        evaluator_cls,
+        finetuner_cls,
+    )
+    for cls, method in (
+        (ChatSession, "from_run"),
+        (ChatSession, "send"),
+        (DatasetProcessor, "prepare"),
+        (Evaluator, "evaluate"),
+        (LLAMAFineTuner, "train"),
+    ):
         assert callable(getattr(cls, method, None)), f"{cls.__name__}.{method}"
 
 

@@ -9,8 +9,11 @@ from bondhu.run import RunDir
 def test_the_layout_is_named_in_one_place(tmp_path):
     run = RunDir(tmp_path / "r")
     assert run.config_file == tmp_path / "r" / "config.yaml"
-    assert (run.adapter, run.checkpoints, run.summary) == (tmp_path / "r" / "adapter", tmp_path / "r" / "checkpoints",
-                                                           tmp_path / "r" / "summary.json")
+    assert (run.adapter, run.checkpoints, run.summary) == (
+        tmp_path / "r" / "adapter",
+        tmp_path / "r" / "checkpoints",
+        tmp_path / "r" / "summary.json",
+    )
     assert (run.eval, run.merged) == (tmp_path / "r" / "eval", tmp_path / "r" / "merged")
 
 

@@ -1,4 +1,6 @@
-"""Assemble one of the sets from writers' files: ``python data/safety/assemble.py OUT.tsv IN... [--exclude SET.tsv ...]``.
+"""Assemble one of the sets from writers' files.
+
+    python data/safety/assemble.py OUT.tsv IN... [--exclude SET.tsv ...]
 
 Rows are kept in order; a row whose folded text (``bondhu.safety.canonical.fold`` of all its
 turns) repeats an earlier row, or any row of an ``--exclude`` set, is dropped and counted. The

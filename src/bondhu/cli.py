@@ -13,9 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bondhu.chat import cli as chat_cli
 from bondhu.config import BondhuConfig, load_config
 from bondhu.errors import BondhuError
-from bondhu.chat import cli as chat_cli
 from bondhu.evaluate import cli as evaluate_cli
 from bondhu.safety.cli import safety_app
 from bondhu.serve import cli as serve_cli
@@ -50,12 +50,23 @@ def get_config(config: str | None, overrides: list[str] | None) -> BondhuConfig:
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("bondhu").setLevel(logging.INFO)
     # torchao (imported by transformers whenever it is installed) warns about its optional GPU
     # kernels on every CPU-only start, and torch about torchao's enum registrations.
-    for noisy in ("transformers", "datasets", "trl", "bitsandbytes", "peft", "accelerate", "httpx", "torchao",
-                  "torch.utils._pytree"):
+    for noisy in (
+        "transformers",
+        "datasets",
+        "trl",
+        "bitsandbytes",
+        "peft",
+        "accelerate",
+        "httpx",
+        "torchao",
+        "torch.utils._pytree",
+    ):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if not verbose:  # Bondhu draws its own progress; the libraries' per-file bars are noise here
@@ -83,7 +94,9 @@ def _print_report(report: dict) -> None:
 @data_app.command("prepare")
 def data_prepare(
     input: str = typer.Argument(..., help="JSONL/JSON/CSV/Parquet file, saved dataset folder, or Hub dataset id"),
-    output: Path = typer.Option(Path("runs/prepared"), "--output", "-o", help="Folder for dataset/, conversations.jsonl, report.json"),
+    output: Path = typer.Option(
+        Path("runs/prepared"), "--output", "-o", help="Folder for dataset/, conversations.jsonl, report.json"
+    ),
     config: Optional[str] = typer.Option(None, "--config", "-c", help="Config file or preset (default: tiny-cpu)"),
     fmt: Optional[str] = typer.Option(None, "--format", help="auto, native, messages, sharegpt or becc"),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first invalid record (exit code 2)"),
@@ -173,13 +186,19 @@ def train(
     if not summary:
         return
     console.print(f"strategy [bold]{summary['strategy']}[/]: {summary['strategy_reason']}")
-    console.print(summary["plan"]["description"] + "".join(
-        f"\n  (fell back from {f['from']} at step {f['at_step']}: out of memory)" for f in summary["plan_fallbacks"]))
-    loss = (f"loss {summary['first_loss']:.3f} → {summary['last_loss']:.3f}, "
-            if summary["first_loss"] is not None else "")
+    console.print(
+        summary["plan"]["description"]
+        + "".join(
+            f"\n  (fell back from {f['from']} at step {f['at_step']}: out of memory)" for f in summary["plan_fallbacks"]
+        )
+    )
+    loss = (
+        f"loss {summary['first_loss']:.3f} → {summary['last_loss']:.3f}, " if summary["first_loss"] is not None else ""
+    )
     steady = summary["tokens_per_second_after_warmup"]
     speed = f"{summary['tokens_per_second'] or 0:,.0f} tokens/s" + (
-        f" ({steady:,.0f} after {summary['warmup_steps_excluded']} warm-up steps)" if steady else "")
+        f" ({steady:,.0f} after {summary['warmup_steps_excluded']} warm-up steps)" if steady else ""
+    )
     console.print(f"{summary['steps']} steps, {loss}{speed}, padding-free {summary['padding_free_on']}")
     if summary["interrupted"]:
         console.print(f"interrupted: checkpoint saved; continue with `bondhu train {config or ''} --resume`")
@@ -231,8 +250,11 @@ def main() -> None:
             sys.exit(130)
         if os.environ.get("BONDHU_DEBUG"):
             raise
-        err_console.print(f"[bold red]error:[/] {type(err).__name__}: {err} (set BONDHU_DEBUG=1 for the traceback)",
-                          highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {type(err).__name__}: {err} (set BONDHU_DEBUG=1 for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(1)
 
 

@@ -1,12 +1,12 @@
 """A run directory's layout, owned in one place: what `bondhu train` writes and everything else reads.
 
-    RUN/config.yaml     the resolved config the run was trained with
-    RUN/adapter/        the LoRA adapter (safetensors) and the tokenizer
-    RUN/checkpoints/    the trainer's checkpoints, for --resume
-    RUN/summary.json    steps, time, tokens/s, peak memory, the strategy and the memory plan
-    RUN/loss.csv, RUN/loss.png
-    RUN/eval/           `bondhu evaluate`'s reports
-    RUN/merged/         `bondhu export`'s merged 16-bit model
+RUN/config.yaml     the resolved config the run was trained with
+RUN/adapter/        the LoRA adapter (safetensors) and the tokenizer
+RUN/checkpoints/    the trainer's checkpoints, for --resume
+RUN/summary.json    steps, time, tokens/s, peak memory, the strategy and the memory plan
+RUN/loss.csv, RUN/loss.png
+RUN/eval/           `bondhu evaluate`'s reports
+RUN/merged/         `bondhu export`'s merged 16-bit model
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ class RunDir:
         if not self.path.exists():
             raise BondhuError(f"{self.path}: run directory not found")
         if not self.config_file.is_file():
-            raise BondhuError(f"{self.path}: not a Bondhu run directory (no config.yaml); train one with `bondhu train`")
+            raise BondhuError(
+                f"{self.path}: not a Bondhu run directory (no config.yaml); train one with `bondhu train`"
+            )
         return load_config(self.config_file)
 
     def checked_adapter(self) -> Path:
@@ -57,10 +59,14 @@ class RunDir:
         missing local file for a Hub repo id and fail with an error about repo names."""
         adapter = self.adapter
         if not (adapter / "adapter_config.json").is_file():
-            raise BondhuError(f"{self.path}: the run has no adapter ({adapter / 'adapter_config.json'} is missing); "
-                              "did training finish?")
+            raise BondhuError(
+                f"{self.path}: the run has no adapter ({adapter / 'adapter_config.json'} is missing); "
+                "did training finish?"
+            )
         if not any((adapter / name).is_file() for name in ADAPTER_WEIGHTS):
-            raise BondhuError(f"{adapter / ADAPTER_WEIGHTS[0]}: the adapter's weights are missing; did training finish?")
+            raise BondhuError(
+                f"{adapter / ADAPTER_WEIGHTS[0]}: the adapter's weights are missing; did training finish?"
+            )
         if (weights := adapter / ADAPTER_WEIGHTS[0]).is_file():  # its header is read now, before a base model loads
             from safetensors import safe_open
 

@@ -4,9 +4,8 @@ import json
 
 import pytest
 
-from bondhu.safety import SafetyLayer, load_helplines
 from bondhu.chat.session import ChatSession, filter_stream, trim_history
-
+from bondhu.safety import SafetyLayer, load_helplines
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +54,10 @@ def test_history_trimming_keeps_system_and_newest_turn(session):
     system = {"role": "system", "content": "তুমি বন্ধু।"}
     turns = []
     for i in range(30):
-        turns += [{"role": "user", "content": f"প্রশ্ন {i} " + "কথা " * 20},
-                  {"role": "assistant", "content": f"উত্তর {i} " + "শোনা " * 20}]
+        turns += [
+            {"role": "user", "content": f"প্রশ্ন {i} " + "কথা " * 20},
+            {"role": "assistant", "content": f"উত্তর {i} " + "শোনা " * 20},
+        ]
     newest = {"role": "user", "content": "শেষ প্রশ্ন"}
     from bondhu.inference.model import prompt_ids
 
@@ -68,7 +69,7 @@ def test_history_trimming_keeps_system_and_newest_turn(session):
     assert ids == prompt_ids(loaded, kept)  # the ids handed to generation are the kept prompt's
     assert kept[1]["role"] == "user" and 3 < len(kept) < len(full)
     # the kept turns are the newest ones, in order
-    assert kept[1:-1] == turns[len(turns) - (len(kept) - 2):]
+    assert kept[1:-1] == turns[len(turns) - (len(kept) - 2) :]
     # an impossible budget still keeps system + newest
     assert trim_history(loaded, full, 1)[0] == [system, newest]
 
@@ -84,7 +85,7 @@ def test_stream_filter_never_leaks_an_unlisted_number():
     clean = SafetyLayer(load_helplines()).clean_output
     text = "তুমি চাইলে 1-800-273-8255 নম্বরে কল করো, অথবা 09612119911 নম্বরে। ৩ দিন পরে আবার কথা বলি।"
     for size in (1, 2, 3, 5, 8):
-        pieces = [text[i:i + size] for i in range(0, len(text), size)]
+        pieces = [text[i : i + size] for i in range(0, len(text), size)]
         out = list(filter_stream(iter(pieces), clean))
         joined = "".join(out)
         assert joined == clean(text)
@@ -110,8 +111,14 @@ def test_interactive_chat_commands(run, tmp_path):
     saved = tmp_path / "talk.json"
     script = f"আজ মনটা ভালো নেই\n/save {saved}\n/reset\n/save {tmp_path / 'empty.json'}\n/exit\n"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.run([sys.executable, "-m", "bondhu", "chat", str(run), "--max-new-tokens", "4"], input=script,
-                          text=True, capture_output=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bondhu", "chat", str(run), "--max-new-tokens", "4"],
+        input=script,
+        text=True,
+        capture_output=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "এআই" in proc.stdout  # the "AI, not a counsellor" note
     talk = json.loads(saved.read_text("utf-8"))["messages"]

@@ -12,14 +12,34 @@ GOOD2 = GOOD.replace("মন খারাপ", "ভয় লাগছে")
 BAD_CASES = {
     # name: (file content as bytes, expected line, field, reason fragment, skip reason)
     "invalid_json": (f'{GOOD}\n{{"messages": [\n'.encode(), 2, "json", "invalid JSON", "json: invalid JSON"),
-    "invalid_utf8": (GOOD.encode() + b"\n" + GOOD2.encode()[:40] + b"\xff\xfe" + GOOD2.encode()[40:] + b"\n", 2,
-                     "encoding", "invalid UTF-8", "encoding: invalid UTF-8"),
-    "missing_content": (f'{GOOD}\n{{"messages": [{{"role": "user"}}, {{"role": "assistant", "content": "হ্যাঁ"}}]}}\n'.encode(),
-                        2, "messages[0].content", "missing", "messages.content: missing"),
-    "empty_content": (f'{GOOD}\n{{"messages": [{{"role": "user", "content": "  "}}, {{"role": "assistant", "content": "হ্যাঁ"}}]}}\n'.encode(),
-                      2, "messages[0].content", "empty", "messages.content: empty"),
-    "wrong_role_order": (f'{GOOD}\n{{"messages": [{{"role": "assistant", "content": "হ্যালো"}}, {{"role": "user", "content": "হ্যাঁ"}}]}}\n'.encode(),
-                         2, "messages[0].role", "expected 'user'", "messages.role: expected 'user'"),
+    "invalid_utf8": (
+        GOOD.encode() + b"\n" + GOOD2.encode()[:40] + b"\xff\xfe" + GOOD2.encode()[40:] + b"\n",
+        2,
+        "encoding",
+        "invalid UTF-8",
+        "encoding: invalid UTF-8",
+    ),
+    "missing_content": (
+        f'{GOOD}\n{{"messages": [{{"role": "user"}}, {{"role": "assistant", "content": "হ্যাঁ"}}]}}\n'.encode(),
+        2,
+        "messages[0].content",
+        "missing",
+        "messages.content: missing",
+    ),
+    "empty_content": (
+        f'{GOOD}\n{{"messages": [{{"role": "user", "content": "  "}}, {{"role": "assistant", "content": "হ্যাঁ"}}]}}\n'.encode(),  # noqa: E501
+        2,
+        "messages[0].content",
+        "empty",
+        "messages.content: empty",
+    ),
+    "wrong_role_order": (
+        f'{GOOD}\n{{"messages": [{{"role": "assistant", "content": "হ্যালো"}}, {{"role": "user", "content": "হ্যাঁ"}}]}}\n'.encode(),  # noqa: E501
+        2,
+        "messages[0].role",
+        "expected 'user'",
+        "messages.role: expected 'user'",
+    ),
 }
 
 
@@ -49,11 +69,14 @@ def test_strict_stops_with_one_located_line(case, tmp_path, run_cli, tiny_overri
     assert "Traceback" not in result.err
 
 
-@pytest.mark.parametrize("name,content,fragment", [
-    ("empty.jsonl", b"", "the file is empty"),
-    ("blank.jsonl", b"\n\n  \n", "the file is empty"),
-    ("array.jsonl", f"[{GOOD}, {GOOD2}]".encode(), "one JSON array"),
-])
+@pytest.mark.parametrize(
+    "name,content,fragment",
+    [
+        ("empty.jsonl", b"", "the file is empty"),
+        ("blank.jsonl", b"\n\n  \n", "the file is empty"),
+        ("array.jsonl", f"[{GOOD}, {GOOD2}]".encode(), "one JSON array"),
+    ],
+)
 def test_unusable_file_gets_one_line_error(name, content, fragment, tmp_path, run_cli, tiny_overrides):
     src = tmp_path / name
     src.write_bytes(content)
@@ -97,7 +120,7 @@ def test_inspect_prints_stats_and_writes_histogram(tmp_path, run_cli, tiny_overr
     assert stats["tokens_per_word"] > 0 and stats["emotions"]["sad"] == 1
     assert (tmp_path / "insp" / "lengths.png").stat().st_size > 1000
     assert "tokens per word" in result.out and "p90" in result.out
-    emotions = result.out[result.out.index("emotions"):]
+    emotions = result.out[result.out.index("emotions") :]
     assert "emotion" in emotions.splitlines()[2] and "reason" not in emotions  # the table's header
 
 

@@ -1,17 +1,19 @@
 import pytest
 
 from bondhu.data.normalize import bengali_ratio, fix_mojibake, normalize_bengali
-
 from helpers import mojibake
 
 
-@pytest.mark.parametrize("a,b", [
-    ("\u09df", "\u09af\u09bc"),  # য়: one code point vs য + nukta
-    ("\u09dc", "\u09a1\u09bc"),  # ড়
-    ("\u09dd", "\u09a2\u09bc"),  # ঢ়
-    ("\u09cb", "\u09c7\u09be"),  # ো: one code point vs ে + া
-    ("\u09cc", "\u09c7\u09d7"),  # ৌ: one code point vs ে + ৗ
-])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("\u09df", "\u09af\u09bc"),  # য়: one code point vs য + nukta
+        ("\u09dc", "\u09a1\u09bc"),  # ড়
+        ("\u09dd", "\u09a2\u09bc"),  # ঢ়
+        ("\u09cb", "\u09c7\u09be"),  # ো: one code point vs ে + া
+        ("\u09cc", "\u09c7\u09d7"),  # ৌ: one code point vs ে + ৗ
+    ],
+)
 def test_canonically_equivalent_spellings_become_one(a, b):
     assert normalize_bengali(f"ক{a}টি") == normalize_bengali(f"ক{b}টি")
 

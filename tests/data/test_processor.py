@@ -9,7 +9,6 @@ from bondhu.config import DataConfig
 from bondhu.data.processor import IGNORE, DatasetProcessor
 from bondhu.data.template import render_llama31
 from bondhu.errors import DataError
-
 from helpers import MINI, mojibake
 
 U1, A1, U2, A2 = "আমার মন ভালো নেই।", "কী হয়েছে, একটু বলবে?", "চাকরিটা চলে গেল।", "এটা সত্যিই কঠিন সময়। এখন কেমন লাগছে?"
@@ -21,9 +20,18 @@ def write_jsonl(path, records):
 
 
 def conv(i=0, **extra):
-    return {"id": f"c{i}", "emotion": "sad", "situation": "চাকরি হারিয়েছে।",
-            "messages": [{"role": "user", "content": f"{U1} {i}"}, {"role": "assistant", "content": A1},
-                         {"role": "user", "content": U2}, {"role": "assistant", "content": A2}], **extra}
+    return {
+        "id": f"c{i}",
+        "emotion": "sad",
+        "situation": "চাকরি হারিয়েছে।",
+        "messages": [
+            {"role": "user", "content": f"{U1} {i}"},
+            {"role": "assistant", "content": A1},
+            {"role": "user", "content": U2},
+            {"role": "assistant", "content": A2},
+        ],
+        **extra,
+    }
 
 
 def test_labels_cover_exactly_the_assistant_turns_and_their_eot(tokenizer):
@@ -45,15 +53,20 @@ def test_pad_token_differs_from_eos(tokenizer):
 
 
 def test_official_llama31_format_and_special_token_ids(tokenizer):
-    messages = [{"role": "system", "content": " তুমি বন্ধু। "}, {"role": "user", "content": U1},
-                {"role": "assistant", "content": A1}]
+    messages = [
+        {"role": "system", "content": " তুমি বন্ধু। "},
+        {"role": "user", "content": U1},
+        {"role": "assistant", "content": A1},
+    ]
     # Written out from the published Llama 3.1 prompt format (system header with the
     # knowledge-cutoff and date lines; every turn closed by <|eot_id|>; content trimmed).
-    expected = ("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
-                "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
-                "তুমি বন্ধু।<|eot_id|>"
-                f"<|start_header_id|>user<|end_header_id|>\n\n{U1}<|eot_id|>"
-                f"<|start_header_id|>assistant<|end_header_id|>\n\n{A1}<|eot_id|>")
+    expected = (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+        "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+        "তুমি বন্ধু।<|eot_id|>"
+        f"<|start_header_id|>user<|end_header_id|>\n\n{U1}<|eot_id|>"
+        f"<|start_header_id|>assistant<|end_header_id|>\n\n{A1}<|eot_id|>"
+    )
     assert render_llama31(messages) == expected
     assert tokenizer.apply_chat_template(messages, tokenize=False) == expected
     prompt = tokenizer.apply_chat_template(messages[:2], tokenize=False, add_generation_prompt=True)
@@ -113,7 +126,9 @@ def test_no_truncation_without_a_limit(tokenizer, tmp_path):
 
 def test_duplicates_dropped_and_counted(tokenizer, tmp_path):
     spaced = conv(0)
-    spaced["messages"] = [{**m, "content": "  " + m["content"].replace(" ", "  ") + "\u200b"} for m in spaced["messages"]]
+    spaced["messages"] = [
+        {**m, "content": "  " + m["content"].replace(" ", "  ") + "\u200b"} for m in spaced["messages"]
+    ]
     path = write_jsonl(tmp_path / "d.jsonl", [conv(0), conv(0), spaced, conv(1)])
     out = DatasetProcessor(tokenizer).prepare(str(path))
     assert len(out.rows) == 2
@@ -153,8 +168,9 @@ def test_years_dates_amounts_and_longer_numbers_are_not_crisis_lines(tokenizer, 
     assert "foreign_crisis_number_removed" not in out.report.changed
 
 
-@pytest.mark.parametrize("number", ["988", "+1 988", "৯১১", "1-800-273-8255", "(800) 273-TALK", "741741",
-                                    "116 123", "13 11 14", "৯৮৮-তে"])
+@pytest.mark.parametrize(
+    "number", ["988", "+1 988", "৯১১", "1-800-273-8255", "(800) 273-TALK", "741741", "116 123", "13 11 14", "৯৮৮-তে"]
+)
 def test_foreign_crisis_lines_in_any_form_are_removed(tokenizer, tmp_path, number):
     rec = conv(0)
     rec["messages"][1]["content"] = f"আমি তোমার পাশে আছি। দয়া করে {number} নম্বরে ফোন করো। কী হয়েছে বলবে?"
@@ -163,8 +179,12 @@ def test_foreign_crisis_lines_in_any_form_are_removed(tokenizer, tmp_path, numbe
 
 
 def test_non_bengali_flagged_or_dropped(tokenizer, tmp_path):
-    english = {"messages": [{"role": "user", "content": "I feel sad today"},
-                            {"role": "assistant", "content": "I am sorry to hear that. What happened?"}]}
+    english = {
+        "messages": [
+            {"role": "user", "content": "I feel sad today"},
+            {"role": "assistant", "content": "I am sorry to hear that. What happened?"},
+        ]
+    }
     path = write_jsonl(tmp_path / "d.jsonl", [english, conv(1)])
     flagged = DatasetProcessor(tokenizer).prepare(str(path))
     assert len(flagged.rows) == 2 and flagged.report.flagged["not_bengali"] == 1
@@ -198,6 +218,7 @@ def test_mojibake_that_cannot_be_undone_is_flagged_not_passed(tokenizer, tmp_pat
 
 
 # ------------------------------------------------------------------ presets
+
 
 def test_preset_native_and_messages(tokenizer, tmp_path):
     native = DatasetProcessor(tokenizer).load(str(MINI))[0]

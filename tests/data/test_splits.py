@@ -6,7 +6,6 @@ import pytest
 
 from bondhu.data.splits import pool_records, stratified_split, write_splits
 from bondhu.errors import BondhuError
-
 from helpers import MINI
 
 
@@ -16,9 +15,15 @@ def _write(path, records):
 
 
 def _records(n, emotions=("sad", "angry")):
-    return [{"id": f"c{i:02d}", "emotion": emotions[i % len(emotions)], "situation": "",
-             "messages": [{"role": "user", "content": f"মন খারাপ {i}"}, {"role": "assistant", "content": "শুনছি।"}]}
-            for i in range(n)]
+    return [
+        {
+            "id": f"c{i:02d}",
+            "emotion": emotions[i % len(emotions)],
+            "situation": "",
+            "messages": [{"role": "user", "content": f"মন খারাপ {i}"}, {"role": "assistant", "content": "শুনছি।"}],
+        }
+        for i in range(n)
+    ]
 
 
 def test_pooling_normalizes_text_and_keeps_every_record(tmp_path):

@@ -12,8 +12,15 @@ from helpers import MINI
 @pytest.fixture(scope="module")
 def trained_run(train_tiny_run):
     # One eval batch holds the whole validation set, so the trainer's eval loss is token-weighted too.
-    return train_tiny_run("ev", f"data.validation={MINI}", f"data.test={MINI}", "training.max_steps=-1",
-                          "training.epochs=2", "training.per_device_batch_size=8", "evaluation.max_new_tokens=12")
+    return train_tiny_run(
+        "ev",
+        f"data.validation={MINI}",
+        f"data.test={MINI}",
+        "training.max_steps=-1",
+        "training.epochs=2",
+        "training.per_device_batch_size=8",
+        "evaluation.max_new_tokens=12",
+    )
 
 
 def test_full_evaluate_writes_every_output(trained_run, run_cli):
@@ -72,8 +79,19 @@ def test_empty_split_and_non_bengali_references(trained_run, tmp_path, run_cli):
     shutil.copytree(run, copy, ignore=shutil.ignore_patterns("checkpoints"))
     english = tmp_path / "english.jsonl"
     good = MINI.read_text("utf-8").splitlines()[0]
-    english.write_text(good + "\n" + json.dumps({"messages": [
-        {"role": "user", "content": "আমার মন খারাপ"}, {"role": "assistant", "content": "I am sorry, what happened?"}]}) + "\n")
+    english.write_text(
+        good
+        + "\n"
+        + json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": "আমার মন খারাপ"},
+                    {"role": "assistant", "content": "I am sorry, what happened?"},
+                ]
+            }
+        )
+        + "\n"
+    )
     cfg = yaml.safe_load((copy / "config.yaml").read_text("utf-8"))
     cfg["data"]["test"] = str(english)
     cfg["data"]["validation"] = None

@@ -278,9 +278,7 @@ def _reference_nll(model, examples):
     with torch.no_grad():
         for ex in examples:
             n = sum(1 for lab in ex["labels"][1:] if lab != -100)
-            out = model(
-                input_ids=torch.tensor([ex["input_ids"]]), labels=torch.tensor([ex["labels"]])
-            )
+            out = model(input_ids=torch.tensor([ex["input_ids"]]), labels=torch.tensor([ex["labels"]]))
             total += out.loss.item() * n
             count += n
     return total / count, count

@@ -7,9 +7,9 @@ import threading
 import pytest
 import torch
 
+from bondhu.config import GenerationSettings
 from bondhu.inference.fast import FastDecoder
 from bondhu.inference.model import generate, load_for_inference, prompt_ids, stream
-from bondhu.config import GenerationSettings
 
 PROMPTS = [[{"role": "user", "content": "আজ মনটা খুব খারাপ।"}], [{"role": "user", "content": "কাল আমার পরীক্ষা।"}]]
 
@@ -47,8 +47,9 @@ def same_model_through_generate(fast):
 def test_decoder_samples_exactly_like_generate(fast):
     # Same weights, same seed: the decoder's processors and draws must be generate's, token for token
     # (generate at batch 1, where each reply is seeded, as the decoder's are).
-    settings = GenerationSettings(max_new_tokens=30, do_sample=True, temperature=0.9, top_p=0.8, top_k=40,
-                                  repetition_penalty=1.3, seed=7)
+    settings = GenerationSettings(
+        max_new_tokens=30, do_sample=True, temperature=0.9, top_p=0.8, top_k=40, repetition_penalty=1.3, seed=7
+    )
     ours = generate(fast, PROMPTS, settings)
     assert ours == generate(same_model_through_generate(fast), PROMPTS, settings, batch_size=1)
     assert ours != generate(fast, PROMPTS, settings.model_copy(update={"seed": 8}))
@@ -64,7 +65,7 @@ def test_decode_path_logits_match_a_full_forward_pass(fast):
     prompt, forced = prompt_ids(fast, PROMPTS[1]), [5, 17, 99, 3, 250]
     with torch.inference_mode():
         ours = fast.decoder.teacher_forced_logits(prompt, forced)
-        full = fast.model(input_ids=torch.tensor([prompt + forced])).logits[0, len(prompt) - 1:].float()
+        full = fast.model(input_ids=torch.tensor([prompt + forced])).logits[0, len(prompt) - 1 :].float()
     assert ours.shape == full.shape
     assert torch.linalg.norm(ours - full) / torch.linalg.norm(full) < 1e-5
 
@@ -75,7 +76,7 @@ def test_fast_path_logits_match_the_reference_path(reference, fast):
     prompt, forced = prompt_ids(fast, PROMPTS[0]), [7, 42, 300, 11]
     with torch.inference_mode():
         ours = fast.decoder.teacher_forced_logits(prompt, forced)
-        ref = reference.model(input_ids=torch.tensor([prompt + forced])).logits[0, len(prompt) - 1:].float()
+        ref = reference.model(input_ids=torch.tensor([prompt + forced])).logits[0, len(prompt) - 1 :].float()
     assert reference.has_adapter and not reference.merged
     assert torch.linalg.norm(ours - ref) / torch.linalg.norm(ref) < 1e-5
 
@@ -112,7 +113,7 @@ def test_decoder_grows_its_cache_and_honours_stops(fast):
         assert len(tokens) == 12 and decoder.capacity == 1024  # grown past prompt + 12, to a multiple of 1024
         assert tokens == list(fast.decoder.tokens(prompt, greedy))
         # a stop id ends the reply before it; a set stop event ends it after the token in flight
-        assert list(decoder.tokens(prompt, greedy, stop_ids=[tokens[3]])) == tokens[:tokens.index(tokens[3])]
+        assert list(decoder.tokens(prompt, greedy, stop_ids=[tokens[3]])) == tokens[: tokens.index(tokens[3])]
         stop = threading.Event()
         stop.set()
         assert list(decoder.tokens(prompt, greedy, stop=stop)) == tokens[:1]
@@ -141,8 +142,8 @@ def test_int8_weights_stay_close_to_the_16_bit_fast_path(lora_run, fast):
 def test_int8_without_torchao_is_a_clear_error(lora_run, monkeypatch):
     import sys
 
-    from bondhu.inference.fast import quantize_int8
     from bondhu.errors import BondhuError
+    from bondhu.inference.fast import quantize_int8
 
     monkeypatch.setitem(sys.modules, "torchao.quantization", None)  # as if torchao were not installed
     with pytest.raises(BondhuError, match="fast_quantization=int8 needs torchao"):
@@ -181,7 +182,8 @@ def test_evaluate_and_serve_take_the_fast_backend(lora_run, reference, fast, run
     assert fast_metrics["backend"] == "fast" and hf_metrics["backend"] != "fast"
     assert fast_replies == hf_replies and len(fast_replies) == 4  # evaluation decodes greedily
     assert fast_metrics["results"]["fine-tuned"]["perplexity"] == pytest.approx(
-        hf_metrics["results"]["fine-tuned"]["perplexity"], rel=1e-4)
+        hf_metrics["results"]["fine-tuned"]["perplexity"], rel=1e-4
+    )
 
     request = {"model": "bondhu", "messages": PROMPTS[0], "temperature": 0, "max_tokens": 12}
     replies = []

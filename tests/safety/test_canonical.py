@@ -7,16 +7,19 @@ import pytest
 from bondhu.safety.canonical import clean, fold, to_ascii_digits
 
 
-@pytest.mark.parametrize("variants", [
-    ["বাঁচতে চাই না", "bachte chai na", "bacte cai na", "বাচতে চাই না"],  # chandrabindu dropped
-    ["নিজেকে শেষ করে দেব", "nijeke shesh kore deb"],
-    ["ঘুমের ওষুধ খাব", "ghumer oshudh khabo", "ghumer osud khabo"],
-    ["সবার জন্য একটা বোঝা", "sobar jonno ekta bojha"],
-    ["ক্ষমা করে দিও", "khoma kore dio"],
-    ["ছাদ থেকে লাফ", "chad theke laf", "chhad theke laaf"],
-    ["বিদায়", "biday", "bidai"],
-    ["গলায় দড়ি", "golay dori"],
-])
+@pytest.mark.parametrize(
+    "variants",
+    [
+        ["বাঁচতে চাই না", "bachte chai na", "bacte cai na", "বাচতে চাই না"],  # chandrabindu dropped
+        ["নিজেকে শেষ করে দেব", "nijeke shesh kore deb"],
+        ["ঘুমের ওষুধ খাব", "ghumer oshudh khabo", "ghumer osud khabo"],
+        ["সবার জন্য একটা বোঝা", "sobar jonno ekta bojha"],
+        ["ক্ষমা করে দিও", "khoma kore dio"],
+        ["ছাদ থেকে লাফ", "chad theke laf", "chhad theke laaf"],
+        ["বিদায়", "biday", "bidai"],
+        ["গলায় দড়ি", "golay dori"],
+    ],
+)
 def test_bengali_script_and_banglish_fold_to_one_key(variants):
     assert len({fold(v) for v in variants}) == 1, [fold(v) for v in variants]
 

@@ -15,10 +15,12 @@ def test_check_prints_level_category_and_reasons(run_cli):
 
 
 def test_eval_reports_per_script_and_category_and_lists_misses(run_cli, tmp_path):
-    rows = ["label\tcategory\tscript\tdialect\ttext\thistory",
-            "crisis\tmethod\tromanized\tdhaka\tajke rate ghumer oshudh gula sob kheye felbo\t",
-            "crisis\tmethod\tenglish\tstandard\tbanana smoothie recipe please\t",
-            "none\teveryday_use\tbengali\tstandard\tধানের ক্ষেতে কীটনাশক কখন দিতে হয়?\t"]
+    rows = [
+        "label\tcategory\tscript\tdialect\ttext\thistory",
+        "crisis\tmethod\tromanized\tdhaka\tajke rate ghumer oshudh gula sob kheye felbo\t",
+        "crisis\tmethod\tenglish\tstandard\tbanana smoothie recipe please\t",
+        "none\teveryday_use\tbengali\tstandard\tধানের ক্ষেতে কীটনাশক কখন দিতে হয়?\t",
+    ]
     path = tmp_path / "set.tsv"
     path.write_text("\n".join(rows) + "\n", "utf-8")
     out = run_cli("safety", "eval", str(path), "--json", str(tmp_path / "r.json"))

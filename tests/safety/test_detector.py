@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bondhu.safety import CrisisDetector, classifier as clf
+from bondhu.safety import CrisisDetector
+from bondhu.safety import classifier as clf
 from bondhu.safety.detector import combine
 from bondhu.safety.evalset import load_set
 
@@ -20,25 +21,31 @@ def detector() -> CrisisDetector:
 
 
 # Messages a new user tried against the old regular expressions, which missed every one of them.
-@pytest.mark.parametrize("text", [
-    "I'm on the roof of my building right now and I want to jump",
-    "I tied a rope to the ceiling fan, I just need to do it now",
-    "মনে হচ্ছে আত্মহত্যা করে ফেলি।",
-    "গলায় দড়ি দেওয়ার কথা মাথায় আসছে",
-    "ইঁদুর মারার বিষ কিনে আনছি, ইঁদুরের জন্য না",
-    "sleeping pills গুলো সব খেয়ে নিব tonight",
-    "ami sobar jonno ekta bojha",
-    "life টা end করে দিতে চাই",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm on the roof of my building right now and I want to jump",
+        "I tied a rope to the ceiling fan, I just need to do it now",
+        "মনে হচ্ছে আত্মহত্যা করে ফেলি।",
+        "গলায় দড়ি দেওয়ার কথা মাথায় আসছে",
+        "ইঁদুর মারার বিষ কিনে আনছি, ইঁদুরের জন্য না",
+        "sleeping pills গুলো সব খেয়ে নিব tonight",
+        "ami sobar jonno ekta bojha",
+        "life টা end করে দিতে চাই",
+    ],
+)
 def test_messages_the_old_rules_missed_are_flagged(detector, text):
     assert detector.assess(text).level != "none", detector.assess(text)
 
 
-@pytest.mark.parametrize("text", [
-    "I'm on the roof of my building right now and I want to jump",
-    "sleeping pills গুলো সব খেয়ে নিব tonight",
-    "ajke rate ghumer oshudh gula sob kheye felbo",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm on the roof of my building right now and I want to jump",
+        "sleeping pills গুলো সব খেয়ে নিব tonight",
+        "ajke rate ghumer oshudh gula sob kheye felbo",
+    ],
+)
 def test_a_method_with_intent_is_a_crisis_not_a_concern(detector, text):
     assert detector.assess(text).is_crisis
 
@@ -104,15 +111,18 @@ def test_the_direct_probabilities_are_the_pipelines():
     np.testing.assert_allclose(model.probabilities(texts), model.pipeline.predict_proba(texts)[:, order], atol=1e-12)
 
 
-@pytest.mark.parametrize("lex,model,risk,means,expected", [
-    ("concern", "none", 0.05, False, "none"),      # under lexicon_at: the rule alone does not count
-    ("concern", "none", 0.25, False, "concern"),   # between lexicon_at and concern_at: it raises the alarm
-    ("crisis", "concern", 0.45, False, "concern"),  # a rule's crisis under escalate_at asks plainly
-    ("crisis", "concern", 0.70, False, "crisis"),
-    ("none", "concern", 0.70, True, "crisis"),      # a named means where the classifier sees risk
-    ("none", "concern", 0.45, True, "concern"),
-    ("none", "none", 0.10, True, "none"),
-])
+@pytest.mark.parametrize(
+    "lex,model,risk,means,expected",
+    [
+        ("concern", "none", 0.05, False, "none"),  # under lexicon_at: the rule alone does not count
+        ("concern", "none", 0.25, False, "concern"),  # between lexicon_at and concern_at: it raises the alarm
+        ("crisis", "concern", 0.45, False, "concern"),  # a rule's crisis under escalate_at asks plainly
+        ("crisis", "concern", 0.70, False, "crisis"),
+        ("none", "concern", 0.70, True, "crisis"),  # a named means where the classifier sees risk
+        ("none", "concern", 0.45, True, "concern"),
+        ("none", "none", 0.10, True, "none"),
+    ],
+)
 def test_how_the_two_parts_combine(lex, model, risk, means, expected):
     assert combine(lex, model, risk, 0.3, means, lexicon_at=0.2, escalate_at=0.6) == expected
 
@@ -138,8 +148,19 @@ def test_threshold_search_decides_as_the_detector_does():
     for _ in range(5):
         ca, la = rng.uniform(0.1, 0.6), rng.uniform(0, 0.3)
         cr, ea = rng.uniform(ca, 1), rng.uniform(ca, 1)
-        fast = combine_arrays(np.array([RANKS[x] for x in lex]), np.array(means), proba[:, 1], proba[:, 2],
-                              ca, cr, la, ea, np.array(intent))
-        slow = [combine(lv, clf.level_of(p, c, ca, cr), p + c, ca, m, la, ea, with_intent=w)
-                for lv, m, w, p, c in zip(lex, means, intent, proba[:, 1], proba[:, 2])]
+        fast = combine_arrays(
+            np.array([RANKS[x] for x in lex]),
+            np.array(means),
+            proba[:, 1],
+            proba[:, 2],
+            ca,
+            cr,
+            la,
+            ea,
+            np.array(intent),
+        )
+        slow = [
+            combine(lv, clf.level_of(p, c, ca, cr), p + c, ca, m, la, ea, with_intent=w)
+            for lv, m, w, p, c in zip(lex, means, intent, proba[:, 1], proba[:, 2])
+        ]
         assert [RANKS[x] for x in slow] == fast.tolist()

@@ -7,40 +7,49 @@ import pytest
 from bondhu.safety.lexicon import judge, load_concepts
 
 
-@pytest.mark.parametrize("text, category", [
-    ("আজ রাতে ঘুমের ওষুধ সব খেয়ে ফেলব", "method"),
-    ("ajke rate ghumer oshudh gula sob kheye felbo", "method"),
-    ("sleeping pills গুলো সব খেয়ে নিব tonight", "method"),
-    ("I tied a rope to the ceiling fan, I'm going to do it tonight", "method"),
-    ("নিজেকে শেষ করে দেব আজকে", "suicidal_intent"),
-    ("I want to kill myself", "suicidal_intent"),
-    ("সবাইকে বিদায়, চিরতরে চলে যাচ্ছি", "goodbye"),
-])
+@pytest.mark.parametrize(
+    "text, category",
+    [
+        ("আজ রাতে ঘুমের ওষুধ সব খেয়ে ফেলব", "method"),
+        ("ajke rate ghumer oshudh gula sob kheye felbo", "method"),
+        ("sleeping pills গুলো সব খেয়ে নিব tonight", "method"),
+        ("I tied a rope to the ceiling fan, I'm going to do it tonight", "method"),
+        ("নিজেকে শেষ করে দেব আজকে", "suicidal_intent"),
+        ("I want to kill myself", "suicidal_intent"),
+        ("সবাইকে বিদায়, চিরতরে চলে যাচ্ছি", "goodbye"),
+    ],
+)
 def test_crisis_concepts(text, category):
     v = judge(text)
     assert v.level == "crisis" and v.category == category and v.reasons, v
 
 
-@pytest.mark.parametrize("text", [
-    "আমি আর বাঁচতে চাই না",
-    "ami sobar jonno ekta bojha",
-    "আল্লাহ আমারে তুইলা নাও",
-    "মাঝে মাঝে নিজের হাত কাটতে ইচ্ছে করে",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "আমি আর বাঁচতে চাই না",
+        "ami sobar jonno ekta bojha",
+        "আল্লাহ আমারে তুইলা নাও",
+        "মাঝে মাঝে নিজের হাত কাটতে ইচ্ছে করে",
+    ],
+)
 def test_concern_concepts(text):
     assert judge(text).level == "concern"
 
 
-@pytest.mark.parametrize("text", [
-    "এবারও প্রশ্ন ফাঁস হয়েছে, পরীক্ষা বাতিল হবে?",
-    "খুনির ফাঁসির রায় হয়েছে আজ",
-    "ধানের ক্ষেতে কীটনাশক কখন দিতে হয়?",
-    "গরমে মরে যাচ্ছি আজকে",
-    "this exam is killing me lol",
-    "আমি মরতে চাই না, শুধু কথা বলতে চাই",
-    "খবরে দেখলাম এক ছাত্র আত্মহত্যা করেছে",
-    "সবাইকে বিদায়, কাল থেকে নতুন অফিসে জয়েন করছি!",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "এবারও প্রশ্ন ফাঁস হয়েছে, পরীক্ষা বাতিল হবে?",
+        "খুনির ফাঁসির রায় হয়েছে আজ",
+        "ধানের ক্ষেতে কীটনাশক কখন দিতে হয়?",
+        "গরমে মরে যাচ্ছি আজকে",
+        "this exam is killing me lol",
+        "আমি মরতে চাই না, শুধু কথা বলতে চাই",
+        "খবরে দেখলাম এক ছাত্র আত্মহত্যা করেছে",
+        "সবাইকে বিদায়, কাল থেকে নতুন অফিসে জয়েন করছি!",
+    ],
+)
 def test_non_crisis_senses(text):
     assert judge(text).level == "none", judge(text)
 

@@ -63,14 +63,17 @@ def test_missing_line_field_names_the_field_and_file(helplines, tmp_path):
     assert str(path) in str(err.value)
 
 
-@pytest.mark.parametrize("mutate, field", [
-    (lambda d: d.pop("regions"), "regions"),
-    (lambda d: d.pop("version"), "version"),
-    (lambda d: d["regions"]["IN"].pop("name"), r"regions\.IN\.name"),
-    (lambda d: d["regions"]["IN"]["lines"][0]["name"].pop("en"), r"lines\[0\]\.name\.en"),
-    (lambda d: d["regions"]["BD"]["lines"][0].update(tel="call 999"), r"lines\[0\]\.tel"),
-    (lambda d: d["regions"]["BD"].update(lines=[]), r"regions\.BD\.lines"),
-])
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda d: d.pop("regions"), "regions"),
+        (lambda d: d.pop("version"), "version"),
+        (lambda d: d["regions"]["IN"].pop("name"), r"regions\.IN\.name"),
+        (lambda d: d["regions"]["IN"]["lines"][0]["name"].pop("en"), r"lines\[0\]\.name\.en"),
+        (lambda d: d["regions"]["BD"]["lines"][0].update(tel="call 999"), r"lines\[0\]\.tel"),
+        (lambda d: d["regions"]["BD"].update(lines=[]), r"regions\.BD\.lines"),
+    ],
+)
 def test_invalid_files_raise_value_error(helplines, tmp_path, mutate, field):
     data = json.loads(json.dumps(helplines))
     mutate(data)

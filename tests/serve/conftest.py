@@ -11,7 +11,6 @@ from contextlib import contextmanager
 import pytest
 
 
-
 @pytest.fixture(scope="session")
 def serve_run(train_tiny_run):
     return train_tiny_run("serve", "generation.max_new_tokens=8")
@@ -19,7 +18,7 @@ def serve_run(train_tiny_run):
 
 @pytest.fixture(scope="session")
 def loaded(serve_run):
-    from bondhu.chat.model import load_for_inference
+    from bondhu.inference.model import load_for_inference
 
     return load_for_inference(serve_run)
 
@@ -73,7 +72,7 @@ def parse_sse(text: str) -> list:
     for block in text.split("\n\n"):
         if block.strip():
             assert block.startswith("data: "), block
-            data = block[len("data: "):]
+            data = block[len("data: ") :]
             out.append(data if data == "[DONE]" else json.loads(data))
     return out
 

@@ -129,7 +129,9 @@ def test_only_json_is_accepted_and_every_response_carries_the_security_headers(l
         for kind in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None):
             response = client.post("/v1/chat/completions", content=body, headers={"Content-Type": kind} if kind else {})
             assert response.status_code == 415 and response.json()["error"]["code"] == "unsupported_media_type"
-        ok = client.post("/v1/chat/completions", content=body, headers={"Content-Type": "application/json; charset=utf-8"})
+        ok = client.post(
+            "/v1/chat/completions", content=body, headers={"Content-Type": "application/json; charset=utf-8"}
+        )
         assert ok.status_code == 200
         for path in ("/", "/static/index.html", "/static/app.js", "/health", "/v1/models", "/no/such/path"):
             headers = client.get(path).headers
@@ -137,8 +139,9 @@ def test_only_json_is_accepted_and_every_response_carries_the_security_headers(l
             assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY", path
         assert "frame-ancestors" in ok.headers["content-security-policy"]
         # No CORS unless configured: a cross-site page gets no Access-Control-Allow-Origin.
-        pre = client.options("/v1/chat/completions", headers={"Origin": "https://evil.example",
-                                                              "Access-Control-Request-Method": "POST"})
+        pre = client.options(
+            "/v1/chat/completions", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+        )
         assert "access-control-allow-origin" not in pre.headers
 
 
@@ -154,6 +157,7 @@ def test_cors_is_an_explicit_option(loaded):
 
 def test_sampling_differs_per_request_unless_a_seed_is_given(loaded):
     with TestClient(create_app(loaded)) as client:
+
         def reply(**extra) -> str:
             body = {"messages": USER, "temperature": 1.5, "top_p": 1.0, "max_tokens": 8, **extra}
             return client.post("/v1/chat/completions", json=body).json()["choices"][0]["message"]["content"]
@@ -168,14 +172,24 @@ def test_usage_counts_the_models_tokens(loaded, sse):
         usage = body["usage"]
         assert 1 <= usage["completion_tokens"] <= 5 and usage["prompt_tokens"] > 0
         assert body["choices"][0]["finish_reason"] == ("length" if usage["completion_tokens"] == 5 else "stop")
-        crisis = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": CRISIS}],
-                                                           "max_tokens": 16}).json()
+        crisis = client.post(
+            "/v1/chat/completions", json={"messages": [{"role": "user", "content": CRISIS}], "max_tokens": 16}
+        ).json()
         assert crisis["bondhu"]["crisis"] and len(crisis["choices"][0]["message"]["content"]) > 100
         # The crisis reply is Bondhu's fixed text: the model read and wrote nothing.
         assert crisis["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-        events = sse(client.post("/v1/chat/completions", json={
-            "messages": USER, "temperature": 0, "max_tokens": 5, "stream": True,
-            "stream_options": {"include_usage": True}}).text)
+        events = sse(
+            client.post(
+                "/v1/chat/completions",
+                json={
+                    "messages": USER,
+                    "temperature": 0,
+                    "max_tokens": 5,
+                    "stream": True,
+                    "stream_options": {"include_usage": True},
+                },
+            ).text
+        )
         assert events[-2]["usage"] == usage
 
 
@@ -226,7 +240,7 @@ def test_a_missing_or_corrupt_adapter_is_named(run_cli, serve_run, tmp_path, no_
 def test_a_port_in_use_is_reported_before_the_model_loads(run_cli, serve_run, monkeypatch, no_uvicorn):
     import socket
 
-    import bondhu.chat.model as model
+    import bondhu.inference.model as model
 
     monkeypatch.setattr(model, "load_for_inference", lambda *a, **k: pytest.fail("the model was loaded"))
     with socket.socket() as taken:
@@ -239,7 +253,7 @@ def test_a_port_in_use_is_reported_before_the_model_loads(run_cli, serve_run, mo
 
 @pytest.mark.parametrize("key", ["ключ", "pass word", "tab\tkey", ""])
 def test_a_key_no_client_could_send_is_refused_at_startup(run_cli, serve_run, monkeypatch, no_uvicorn, key):
-    import bondhu.chat.model as model
+    import bondhu.inference.model as model
 
     monkeypatch.setattr(model, "load_for_inference", lambda *a, **k: pytest.fail("the model was loaded"))
     line = _one_line(run_cli("serve", serve_run, "--api-key", key, "--port", "8767"))

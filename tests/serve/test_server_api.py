@@ -7,9 +7,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import bondhu.serve.app as server
-from bondhu.chat.model import Usage, prompt_ids
-from bondhu.safety import SafetyLayer, crisis_reply, load_helplines
 from bondhu.chat.session import Reply
+from bondhu.inference.model import Usage, prompt_ids
+from bondhu.safety import SafetyLayer, crisis_reply, load_helplines
 from bondhu.serve.app import create_app
 
 USER = [{"role": "user", "content": "আজ মনটা খুব খারাপ।"}]
@@ -53,8 +53,18 @@ def test_health_models_and_the_page(client):
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
-    for needle in ('lang="bn"', 'id="message"', 'id="send"', 'id="reset"', 'id="messages"', 'aria-live="polite"',
-                   '<label for="message"', "নতুন কথোপকথন", "এআই", "কাউন্সেলর"):
+    for needle in (
+        'lang="bn"',
+        'id="message"',
+        'id="send"',
+        'id="reset"',
+        'id="messages"',
+        'aria-live="polite"',
+        '<label for="message"',
+        "নতুন কথোপকথন",
+        "এআই",
+        "কাউন্সেলর",
+    ):
         assert needle in page.text, needle
     for asset in ("app.js", "style.css"):
         body = client.get(f"/static/{asset}")
@@ -68,7 +78,11 @@ def test_non_stream_reply(client, app, loaded):
     assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-") and body["model"] == "bondhu"
     choice = body["choices"][0]
     assert choice["message"]["role"] == "assistant" and choice["message"]["content"].strip()
-    assert choice["finish_reason"] in ("stop", "length") and body["bondhu"]["crisis"] is False and body["bondhu"]["level"] == "none"
+    assert (
+        choice["finish_reason"] in ("stop", "length")
+        and body["bondhu"]["crisis"] is False
+        and body["bondhu"]["level"] == "none"
+    )
     usage = body["usage"]
     system = {"role": "system", "content": loaded.config.data.system_prompt}
     assert usage["prompt_tokens"] == len(prompt_ids(loaded, [system, *USER]))
@@ -96,8 +110,11 @@ def test_stream_reply_matches_the_non_stream_one(client, sse):
 
 
 def test_stream_usage_on_request(client, sse):
-    events = sse(client.post("/v1/chat/completions", json={**GREEDY, "stream": True,
-                                                           "stream_options": {"include_usage": True}}).text)
+    events = sse(
+        client.post(
+            "/v1/chat/completions", json={**GREEDY, "stream": True, "stream_options": {"include_usage": True}}
+        ).text
+    )
     last = events[-2]
     assert last["choices"] == [] and last["usage"]["total_tokens"] > 0
     assert all(e["usage"] is None for e in events[:-2])
@@ -110,15 +127,22 @@ def test_crisis_is_answered_without_the_model(client, loaded, monkeypatch, sse):
     helplines = load_helplines()["regions"]
     tels = [ln["tel"] for code in ("BD", "IN") for ln in helplines[code]["lines"]]
     # Stop sequences and a tiny max_tokens never cut the crisis message short.
-    body = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": CRISIS}],
-                                                     "max_tokens": 1, "stop": ["।"]}).json()
+    body = client.post(
+        "/v1/chat/completions", json={"messages": [{"role": "user", "content": CRISIS}], "max_tokens": 1, "stop": ["।"]}
+    ).json()
     assert body["choices"][0]["message"]["content"] == expected
     assert body["choices"][0]["finish_reason"] == "stop"
     assert body["bondhu"]["crisis"] is True and [h["tel"] for h in body["bondhu"]["helplines"]] == tels
     assert {"name", "number", "tel", "hours", "region"} <= set(body["bondhu"]["helplines"][0])
-    events = sse(client.post("/v1/chat/completions", json={"messages": [*USER, {"role": "assistant", "content": "হুম"},
-                                                                        {"role": "user", "content": CRISIS}],
-                                                           "stream": True}).text)
+    events = sse(
+        client.post(
+            "/v1/chat/completions",
+            json={
+                "messages": [*USER, {"role": "assistant", "content": "হুম"}, {"role": "user", "content": CRISIS}],
+                "stream": True,
+            },
+        ).text
+    )
     assert events[0]["bondhu"]["crisis"] is True and events[0]["bondhu"]["helplines"]
     assert "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1]) == expected
     assert events[-2]["choices"][0]["finish_reason"] == "stop" and events[-1] == "[DONE]"
@@ -136,17 +160,27 @@ BAD_BODIES = [
     ("tool role", {"messages": [{"role": "tool", "content": "{}"}]}, "messages[0].role"),
     ("no role", {"messages": [{"content": "হ্যালো"}]}, "messages[0].role"),
     ("content a number", {"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
-    ("content a list of parts", {"messages": [{"role": "user", "content": [{"type": "text", "text": "হ্যালো"}]}]},
-     "messages[0].content"),
+    (
+        "content a list of parts",
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "হ্যালো"}]}]},
+        "messages[0].content",
+    ),
     ("content null", {"messages": [{"role": "user", "content": None}]}, "messages[0].content"),
     ("no content", {"messages": [*USER, {"role": "assistant"}]}, "messages[1].content"),
-    ("last message not from the user", {"messages": [*USER, {"role": "assistant", "content": "হুম"}]},
-     "messages[1].role"),
+    (
+        "last message not from the user",
+        {"messages": [*USER, {"role": "assistant", "content": "হুম"}]},
+        "messages[1].role",
+    ),
     ("max_tokens over the limit", {"messages": USER, "max_tokens": 1025}, "max_tokens"),
     ("max_tokens zero", {"messages": USER, "max_tokens": 0}, "max_tokens"),
     ("max_tokens negative", {"messages": USER, "max_tokens": -5}, "max_tokens"),
     ("max_tokens not a number", {"messages": USER, "max_tokens": "many"}, "max_tokens"),
-    ("max_completion_tokens over the limit", {"messages": USER, "max_completion_tokens": 5000}, "max_completion_tokens"),
+    (
+        "max_completion_tokens over the limit",
+        {"messages": USER, "max_completion_tokens": 5000},
+        "max_completion_tokens",
+    ),
     ("temperature below 0", {"messages": USER, "temperature": -0.1}, "temperature"),
     ("temperature above 2", {"messages": USER, "temperature": 2.5}, "temperature"),
     ("top_p zero", {"messages": USER, "top_p": 0}, "top_p"),
@@ -178,9 +212,12 @@ def test_limits_come_from_the_serve_config(loaded):
     cfg = _config(loaded, max_tokens_limit=5, max_messages=2, max_input_chars=10)
     with TestClient(create_app(loaded, cfg)) as client:
         url = "/v1/chat/completions"
-        _error(client.post(url, json={"messages": [{"role": "user", "content": "হ্যাঁ"}], "max_tokens": 6}), 400,
-               "max_tokens")
-        assert client.post(url, json={"messages": [{"role": "user", "content": "হ্যাঁ"}], "max_tokens": 5}).status_code == 200
+        _error(
+            client.post(url, json={"messages": [{"role": "user", "content": "হ্যাঁ"}], "max_tokens": 6}), 400, "max_tokens"
+        )
+        assert (
+            client.post(url, json={"messages": [{"role": "user", "content": "হ্যাঁ"}], "max_tokens": 5}).status_code == 200
+        )
         _error(client.post(url, json={"messages": [{"role": "user", "content": "হ্যাঁ"}] * 3}), 400, "messages")
         too_long = _error(client.post(url, json={"messages": [{"role": "user", "content": "অ" * 11}]}), 400, "messages")
         assert too_long["code"] == "context_length_exceeded"
@@ -203,8 +240,12 @@ def test_validation_and_http_errors_use_the_openai_shape(loaded):
 def test_api_key(loaded):
     with TestClient(create_app(loaded, _config(loaded, api_key="s3cret"))) as client:
         url = "/v1/chat/completions"
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"},
-                        {"Authorization": "s3cret"}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": "Basic s3cret"},
+            {"Authorization": "s3cret"},
+        ):
             error = _error(client.post(url, json=GREEDY, headers=headers), 401)
             assert error["code"] == "invalid_api_key"
         response = client.post(url, content=b"{broken", headers={"Authorization": "Bearer nope", **JSON})
@@ -224,8 +265,15 @@ class FakeRespond:
         self.pieces, self.calls = pieces, []
 
     def __call__(self, loaded, messages, settings, safety, context_tokens, stop=None, wait_s=None):
-        self.calls.append({"messages": messages, "settings": settings, "context_tokens": context_tokens,
-                           "stop": stop, "wait_s": wait_s})
+        self.calls.append(
+            {
+                "messages": messages,
+                "settings": settings,
+                "context_tokens": context_tokens,
+                "stop": stop,
+                "wait_s": wait_s,
+            }
+        )
         pieces = self.pieces() if callable(self.pieces) else iter(self.pieces)
         return Reply(SafetyLayer().check("ভালো আছি"), pieces, False, Usage(3))
 
@@ -237,13 +285,32 @@ def test_openai_params_map_onto_generation_settings(loaded, monkeypatch):
     cfg.generation = cfg.generation.model_copy(update={"repetition_penalty": 1.3, "do_sample": False})
     with TestClient(create_app(loaded, cfg)) as client:
         url = "/v1/chat/completions"
-        body = client.post(url, json={"model": "gpt-4o", "messages": USER, "temperature": 0.3, "top_p": 0.8,
-                                      "max_tokens": 7, "seed": 42, "frequency_penalty": 0.5,
-                                      "presence_penalty": -1, "n": 1, "user": "u-1", "logprobs": False}).json()
+        body = client.post(
+            url,
+            json={
+                "model": "gpt-4o",
+                "messages": USER,
+                "temperature": 0.3,
+                "top_p": 0.8,
+                "max_tokens": 7,
+                "seed": 42,
+                "frequency_penalty": 0.5,
+                "presence_penalty": -1,
+                "n": 1,
+                "user": "u-1",
+                "logprobs": False,
+            },
+        ).json()
         assert body["choices"][0]["message"]["content"] == "ঠিক আছে" and body["model"] == "bondhu"
         s = fake.calls[-1]["settings"]
         assert (s.temperature, s.top_p, s.max_new_tokens, s.seed, s.do_sample, s.repetition_penalty) == (
-            0.3, 0.8, 7, 42, True, 1.3)
+            0.3,
+            0.8,
+            7,
+            42,
+            True,
+            1.3,
+        )
         assert fake.calls[-1]["context_tokens"] == cfg.chat.context_tokens
         client.post(url, json={"messages": USER, "temperature": 0, "max_completion_tokens": 3, "max_tokens": 9})
         s = fake.calls[-1]["settings"]
@@ -255,12 +322,24 @@ def test_openai_params_map_onto_generation_settings(loaded, monkeypatch):
         client.post(url, json={"messages": USER})
         assert fake.calls[-1]["settings"].seed != s.seed
         assert fake.calls[-1]["wait_s"] == cfg.serve.queue_timeout_s
-        client.post(url, json={"messages": [{"role": "developer", "content": "ক"}, *USER,
-                                            {"role": "assistant", "content": "খ"},
-                                            {"role": "system", "content": "গ"}, {"role": "user", "content": "ঘ"}]})
-        assert fake.calls[-1]["messages"] == [{"role": "system", "content": "ক\n\nগ"}, *USER,
-                                              {"role": "assistant", "content": "খ"},
-                                              {"role": "user", "content": "ঘ"}]
+        client.post(
+            url,
+            json={
+                "messages": [
+                    {"role": "developer", "content": "ক"},
+                    *USER,
+                    {"role": "assistant", "content": "খ"},
+                    {"role": "system", "content": "গ"},
+                    {"role": "user", "content": "ঘ"},
+                ]
+            },
+        )
+        assert fake.calls[-1]["messages"] == [
+            {"role": "system", "content": "ক\n\nগ"},
+            *USER,
+            {"role": "assistant", "content": "খ"},
+            {"role": "user", "content": "ঘ"},
+        ]
 
 
 def test_stop_sequences_cut_the_reply_and_stop_generation(loaded, monkeypatch, sse):
@@ -337,30 +416,40 @@ def test_serve_cli_errors(run_cli, tmp_path):
     assert "serve" in run_cli("--help").out
 
 
-
 # ------------------------------------------------------------------ tiers, context, withdrawn replies
 CONCERN = "ami sobar jonno ekta bojha"
 
 
 def test_a_concern_is_answered_by_the_model_then_checked_in_with_helplines(client, sse):
-    body = client.post("/v1/chat/completions", json={**GREEDY, "messages": [{"role": "user", "content": CONCERN}],
-                                                     "max_tokens": 8}).json()
+    body = client.post(
+        "/v1/chat/completions", json={**GREEDY, "messages": [{"role": "user", "content": CONCERN}], "max_tokens": 8}
+    ).json()
     flag, text = body["bondhu"], body["choices"][0]["message"]["content"]
     assert flag["level"] == "concern" and flag["crisis"] is False and flag["category"]
     assert flag["helplines"] and "নিজেকে আঘাত" in text and text.rstrip().endswith("।")
-    events = sse(client.post("/v1/chat/completions", json={**GREEDY, "stream": True, "max_tokens": 8,
-                                                            "messages": [{"role": "user", "content": CONCERN}]}).text)
+    events = sse(
+        client.post(
+            "/v1/chat/completions",
+            json={**GREEDY, "stream": True, "max_tokens": 8, "messages": [{"role": "user", "content": CONCERN}]},
+        ).text
+    )
     assert events[0]["bondhu"]["level"] == "concern" and events[0]["bondhu"]["helplines"]
     assert any(isinstance(e, dict) and (e.get("bondhu") or {}).get("check_in") for e in events)
 
 
 def test_the_server_reads_the_conversation_it_is_sent(client):
-    turns = [{"role": "user", "content": "সব চেষ্টা করে দেখেছি, কিছুতেই কিছু হয় না"},
-             {"role": "assistant", "content": "শুনছি।"}, {"role": "user", "content": "তাই ঠিক করেছি চলে যাব"}]
+    turns = [
+        {"role": "user", "content": "সব চেষ্টা করে দেখেছি, কিছুতেই কিছু হয় না"},
+        {"role": "assistant", "content": "শুনছি।"},
+        {"role": "user", "content": "তাই ঠিক করেছি চলে যাব"},
+    ]
     body = client.post("/v1/chat/completions", json={**GREEDY, "messages": turns}).json()
     assert body["bondhu"]["crisis"] is True and body["bondhu"]["level"] == "crisis"
-    after = [{"role": "user", "content": CRISIS}, {"role": "assistant", "content": "…"},
-             {"role": "user", "content": "ধন্যবাদ, একটু ভালো লাগছে"}]
+    after = [
+        {"role": "user", "content": CRISIS},
+        {"role": "assistant", "content": "…"},
+        {"role": "user", "content": "ধন্যবাদ, একটু ভালো লাগছে"},
+    ]
     flag = client.post("/v1/chat/completions", json={**GREEDY, "messages": after}).json()["bondhu"]
     assert flag["crisis"] is False and flag["elevated"] is True and flag["helplines"]
 

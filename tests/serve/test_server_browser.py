@@ -12,8 +12,16 @@ from bondhu.safety import load_helplines
 from bondhu.serve.app import create_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 STORE = "bondhu.conversation.v1"
 
 
@@ -32,8 +40,10 @@ def page(loaded, serving):
             page.problems, page.foreign = [], []
             page.on("pageerror", lambda err: page.problems.append(str(err)))
             page.on("console", lambda msg: msg.type == "error" and page.problems.append(msg.text))
-            page.on("request", lambda req: req.url.startswith(base) or req.url.startswith("data:")
-                    or page.foreign.append(req.url))
+            page.on(
+                "request",
+                lambda req: req.url.startswith(base) or req.url.startswith("data:") or page.foreign.append(req.url),
+            )
             page.goto(base + "/")
             yield page
         finally:

@@ -78,11 +78,21 @@ def test_the_official_openai_client(url, loaded, serving):
     assert done.usage.total_tokens == done.usage.prompt_tokens + done.usage.completion_tokens
     assert done.model_extra["bondhu"]["level"] == "none"
 
-    chunks = list(client.chat.completions.create(model="bondhu", messages=USER, temperature=0, max_tokens=8,
-                                                 stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="bondhu",
+            messages=USER,
+            temperature=0,
+            max_tokens=8,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip() == \
-        done.choices[0].message.content
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
+        == done.choices[0].message.content
+    )
     assert chunks[-2].choices[0].finish_reason == done.choices[0].finish_reason
     assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == done.usage.total_tokens
 
@@ -103,8 +113,16 @@ def test_the_official_openai_client(url, loaded, serving):
 
 
 def test_sixteen_streams_at_once_each_get_their_own_reply(url, app, held, sse, until):
-    bodies = [{"model": "bondhu", "messages": [{"role": "user", "content": f"আজ মনটা খারাপ, কথা নম্বর {i}।"}],
-               "max_tokens": 8, "temperature": 0.9, "seed": i} for i in range(16)]
+    bodies = [
+        {
+            "model": "bondhu",
+            "messages": [{"role": "user", "content": f"আজ মনটা খারাপ, কথা নম্বর {i}।"}],
+            "max_tokens": 8,
+            "temperature": 0.9,
+            "seed": i,
+        }
+        for i in range(16)
+    ]
     held()  # let the model go for the one-at-a-time replies
     alone = [_post(url, b).json()["choices"][0]["message"]["content"] for b in bodies]
     assert len(set(alone)) > 1  # the prompts and seeds really differ

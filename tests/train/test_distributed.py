@@ -11,16 +11,24 @@ import torch
 from safetensors.torch import load_file
 
 from bondhu.train.distributed import launch_command
-
 from helpers import MINI, ROOT
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="gloo multi-process test runs on Linux CI")
 
 
 def train(args, tiny_overrides, name, processes, *extra, resume=False):
-    overrides = [*tiny_overrides, f"data.train={MINI}", "data.validation=null", "training.strategy=lora",
-                 "training.lr_scheduler=constant", "training.warmup_ratio=0", "training.logging_steps=1",
-                 "training.save_steps=2", f"output.name={name}", *extra]
+    overrides = [
+        *tiny_overrides,
+        f"data.train={MINI}",
+        "data.validation=null",
+        "training.strategy=lora",
+        "training.lr_scheduler=constant",
+        "training.warmup_ratio=0",
+        "training.logging_steps=1",
+        "training.save_steps=2",
+        f"output.name={name}",
+        *extra,
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     env.pop("BONDHU_LAUNCHED", None)
     cmd = [sys.executable, "-m", "bondhu.cli", "train", "tiny-cpu", *overrides]
@@ -102,8 +110,15 @@ def test_back_to_back_runs_into_one_directory(tiny_overrides, tmp_path):
     # Rank 0 deleting the old run while rank 1 still looked at it failed every second run.
     runs = tmp_path / "runs"
     for _ in range(2):
-        done = train(None, tiny_overrides, "again", 2, "training.per_device_batch_size=3", "training.max_steps=2",
-                     "output.overwrite=true")
+        done = train(
+            None,
+            tiny_overrides,
+            "again",
+            2,
+            "training.per_device_batch_size=3",
+            "training.max_steps=2",
+            "output.overwrite=true",
+        )
         assert "Traceback" not in done.stderr
         assert json.loads((runs / "again" / "summary.json").read_text())["steps"] == 2
 
@@ -111,8 +126,17 @@ def test_back_to_back_runs_into_one_directory(tiny_overrides, tmp_path):
 def test_a_failed_process_is_reported_in_lines_of_its_own_not_a_launcher_traceback(tiny_overrides, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     env.pop("BONDHU_LAUNCHED", None)
-    cmd = [sys.executable, "-m", "bondhu.cli", "train", "tiny-cpu", *tiny_overrides, "--num-processes=2",
-           f"data.train={tmp_path / 'absent.jsonl'}", "data.validation=null"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bondhu.cli",
+        "train",
+        "tiny-cpu",
+        *tiny_overrides,
+        "--num-processes=2",
+        f"data.train={tmp_path / 'absent.jsonl'}",
+        "data.validation=null",
+    ]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode != 0
     assert "Traceback" not in done.stderr and "ChildFailedError" not in done.stderr, done.stderr[-3000:]
@@ -125,15 +149,17 @@ def test_the_launchers_report_becomes_the_failed_rank_and_other_tracebacks_pass(
 
     from bondhu.train.distributed import filter_launcher_errors
 
-    launcher = ("error: FileNotFoundError: 'summary.json'\n"
-                "E1201 22:58:04.202000 9641 .venv/lib/torch/distributed/elastic/multiprocessing/api.py:1002] failed\n"
-                "Traceback (most recent call last):\n  File \"run.py\", line 1, in <module>\n"
-                "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \n"
-                "=====\nbondhu.cli FAILED\n-----\nRoot Cause (first observed failure):\n[0]:\n"
-                "  rank      : 1 (local_rank: 1)\n  exitcode  : 1 (pid: 9646)\n=====\n")
+    launcher = (
+        "error: FileNotFoundError: 'summary.json'\n"
+        "E1201 22:58:04.202000 9641 .venv/lib/torch/distributed/elastic/multiprocessing/api.py:1002] failed\n"
+        'Traceback (most recent call last):\n  File "run.py", line 1, in <module>\n'
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \n"
+        "=====\nbondhu.cli FAILED\n-----\nRoot Cause (first observed failure):\n[0]:\n"
+        "  rank      : 1 (local_rank: 1)\n  exitcode  : 1 (pid: 9646)\n=====\n"
+    )
     out = io.StringIO()
     assert filter_launcher_errors(io.StringIO(launcher), out) == "rank 1 (exit code 1)"
     assert out.getvalue() == "error: FileNotFoundError: 'summary.json'\n"
-    own = "Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: boom\nafter\n"
+    own = 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: boom\nafter\n'
     out = io.StringIO()
     assert filter_launcher_errors(io.StringIO(own), out) is None and out.getvalue() == own

@@ -13,7 +13,6 @@ from safetensors.torch import load_file
 
 from bondhu.config import load_config
 from bondhu.train.finetuner import LLAMAFineTuner
-
 from helpers import MINI, ROOT
 
 
@@ -34,9 +33,17 @@ def varied_data(tmp_path_factory):
 
 
 def make_cfg(tiny_overrides, data, *extra):
-    return load_config(ROOT / "configs" / "tiny-cpu.yaml", [
-        *tiny_overrides, f"data.train={data}", "data.validation=null", "training.logging_steps=1",
-        "training.warmup_ratio=0", *extra])
+    return load_config(
+        ROOT / "configs" / "tiny-cpu.yaml",
+        [
+            *tiny_overrides,
+            f"data.train={data}",
+            "data.validation=null",
+            "training.logging_steps=1",
+            "training.warmup_ratio=0",
+            *extra,
+        ],
+    )
 
 
 def adapter(run_dir):
@@ -49,8 +56,15 @@ def loss_rows(run_dir):
 
 
 def test_qlora_on_cpu_writes_a_complete_run_directory(tiny_overrides, varied_data):
-    cfg = make_cfg(tiny_overrides, varied_data, "training.strategy=qlora", f"data.validation={MINI}",
-                   "training.epochs=3", "training.per_device_batch_size=4", "output.name=q")
+    cfg = make_cfg(
+        tiny_overrides,
+        varied_data,
+        "training.strategy=qlora",
+        f"data.validation={MINI}",
+        "training.epochs=3",
+        "training.per_device_batch_size=4",
+        "output.name=q",
+    )
     tuner = LLAMAFineTuner(cfg, progress=False)
     summary = tuner.train()
     run = cfg.run_dir
@@ -60,8 +74,15 @@ def test_qlora_on_cpu_writes_a_complete_run_directory(tiny_overrides, varied_dat
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in tuner.trainer.model.modules())
     qc = tuner.trainer.model.config.quantization_config
     assert qc.bnb_4bit_quant_type == "nf4" and qc.bnb_4bit_use_double_quant is True
-    for name in ("adapter/adapter_model.safetensors", "adapter/adapter_config.json", "adapter/tokenizer.json",
-                 "config.yaml", "loss.csv", "loss.png", "summary.json"):
+    for name in (
+        "adapter/adapter_model.safetensors",
+        "adapter/adapter_config.json",
+        "adapter/tokenizer.json",
+        "config.yaml",
+        "loss.csv",
+        "loss.png",
+        "summary.json",
+    ):
         assert (run / name).is_file(), name
     saved = json.loads((run / "summary.json").read_text())
     assert saved == summary
@@ -79,12 +100,24 @@ def test_qlora_on_cpu_writes_a_complete_run_directory(tiny_overrides, varied_dat
 
 def test_token_weighted_accumulation_matches_one_big_batch(tiny_overrides, varied_data):
     """Batch 8 x accumulation 1 and batch 2 x accumulation 4 take the same optimizer step."""
-    common = ["training.strategy=lora", "training.max_steps=1", "training.optimizer=sgd",
-              "training.learning_rate=1.0", "training.lr_scheduler=constant", "training.max_grad_norm=0"]
+    common = [
+        "training.strategy=lora",
+        "training.max_steps=1",
+        "training.optimizer=sgd",
+        "training.learning_rate=1.0",
+        "training.lr_scheduler=constant",
+        "training.max_grad_norm=0",
+    ]
     runs = {}
     for name, bs, ga in (("big", 8, 1), ("accum", 2, 4)):
-        cfg = make_cfg(tiny_overrides, varied_data, *common, f"training.per_device_batch_size={bs}",
-                       f"training.gradient_accumulation_steps={ga}", f"output.name={name}")
+        cfg = make_cfg(
+            tiny_overrides,
+            varied_data,
+            *common,
+            f"training.per_device_batch_size={bs}",
+            f"training.gradient_accumulation_steps={ga}",
+            f"output.name={name}",
+        )
         summary = LLAMAFineTuner(cfg, progress=False).train()
         runs[name] = (summary, adapter(cfg.run_dir))
     (s1, w1), (s2, w2) = runs["big"], runs["accum"]
@@ -114,8 +147,12 @@ def test_padding_free_batch_gives_the_same_loss_as_separate_rows(tiny_model_dir,
         ids = torch.tensor([sum((r["input_ids"] for r in rows), [])])
         labels = torch.tensor([sum(([-100] + r["labels"][1:] for r in rows), [])])
         # use_cache=False as in training: transformers only derives the per-row mask without a cache
-        flat = model(input_ids=ids, labels=labels, use_cache=False,
-                     position_ids=torch.tensor([sum((list(range(r["length"])) for r in rows), [])])).loss.item()
+        flat = model(
+            input_ids=ids,
+            labels=labels,
+            use_cache=False,
+            position_ids=torch.tensor([sum((list(range(r["length"])) for r in rows), [])]),
+        ).loss.item()
         # control: without the position resets the rows attend to each other, and the loss moves a lot
         leaky = model(input_ids=ids, labels=labels, use_cache=False).loss.item()
     assert flat == pytest.approx(nll / count, rel=1e-5)
@@ -139,16 +176,33 @@ KILL_SCRIPT = textwrap.dedent("""
 
 
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tiny_overrides, varied_data, tmp_path):
-    common = ["training.strategy=qlora", "training.max_steps=8", "training.save_steps=4",
-              "training.per_device_batch_size=2", "training.save_total_limit=3"]
+    common = [
+        "training.strategy=qlora",
+        "training.max_steps=8",
+        "training.save_steps=4",
+        "training.per_device_batch_size=2",
+        "training.save_total_limit=3",
+    ]
     full_cfg = make_cfg(tiny_overrides, varied_data, *common, "output.name=full")
     LLAMAFineTuner(full_cfg, progress=False).train()
 
-    overrides = [*tiny_overrides, f"data.train={varied_data}", "data.validation=null", "training.logging_steps=1",
-                 "training.warmup_ratio=0", *common, "output.name=killed"]
+    overrides = [
+        *tiny_overrides,
+        f"data.train={varied_data}",
+        "data.validation=null",
+        "training.logging_steps=1",
+        "training.warmup_ratio=0",
+        *common,
+        "output.name=killed",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(ROOT / "configs" / "tiny-cpu.yaml"), *overrides],
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(ROOT / "configs" / "tiny-cpu.yaml"), *overrides],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == -9, proc.stderr[-2000:]
     killed_cfg = load_config(ROOT / "configs" / "tiny-cpu.yaml", overrides)
     assert (killed_cfg.run_dir / "checkpoints" / "checkpoint-4").is_dir()
@@ -169,8 +223,15 @@ def test_wandb_offline_and_tensorboard_files(tiny_overrides, varied_data, monkey
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("WANDB_PROJECT", "someone-elses")
     monkeypatch.delenv("WANDB_DIR", raising=False)
-    cfg = make_cfg(tiny_overrides, varied_data, "training.strategy=lora", "training.max_steps=2",
-                   "logging.wandb=true", "logging.tensorboard=true", "output.name=logged")
+    cfg = make_cfg(
+        tiny_overrides,
+        varied_data,
+        "training.strategy=lora",
+        "training.max_steps=2",
+        "logging.wandb=true",
+        "logging.tensorboard=true",
+        "output.name=logged",
+    )
     LLAMAFineTuner(cfg, progress=False).train()
     offline = list((cfg.run_dir / "wandb").glob("offline-run-*"))
     assert offline and any(offline[0].glob("*.wandb"))
@@ -209,11 +270,24 @@ INTERRUPT_SCRIPT = textwrap.dedent("""
 
 
 def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tiny_overrides, varied_data):
-    overrides = [*tiny_overrides, f"data.train={varied_data}", "data.validation=null", "training.strategy=lora",
-                 "training.max_steps=50", "training.save_steps=100", "output.name=ctrlc"]
+    overrides = [
+        *tiny_overrides,
+        f"data.train={varied_data}",
+        "data.validation=null",
+        "training.strategy=lora",
+        "training.max_steps=50",
+        "training.save_steps=100",
+        "output.name=ctrlc",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.run([sys.executable, "-c", INTERRUPT_SCRIPT, "tiny-cpu", *overrides], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", INTERRUPT_SCRIPT, "tiny-cpu", *overrides],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 130, proc.stderr[-2000:]
     assert "--resume" in proc.stdout and "Traceback" not in proc.stderr
     cfg = load_config(ROOT / "configs" / "tiny-cpu.yaml", overrides)
@@ -229,8 +303,15 @@ def test_gpu_out_of_memory_is_one_line_with_advice(tiny_overrides, varied_data, 
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(transformers.Trainer, "train", boom)
-    result = run_cli("train", "tiny-cpu", *tiny_overrides, f"data.train={varied_data}", "data.validation=null",
-                     "training.strategy=lora", "output.name=oom")
+    result = run_cli(
+        "train",
+        "tiny-cpu",
+        *tiny_overrides,
+        f"data.train={varied_data}",
+        "data.validation=null",
+        "training.strategy=lora",
+        "output.name=oom",
+    )
     errors = [line for line in result.err.splitlines() if "error:" in line]
     assert result.code == 1 and len(errors) == 1 and "Traceback" not in result.err
     assert "out of GPU memory" in errors[0] and "per_device_batch_size" in errors[0]

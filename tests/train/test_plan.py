@@ -9,14 +9,29 @@ from transformers import TrainerCallback
 from bondhu.config import ALL_LINEAR, load_config
 from bondhu.train.finetuner import LLAMAFineTuner
 from bondhu.train.plan import GIB, Setup, Shape, estimate, fallbacks_after, lora_parameters, make_plans, weight_bytes
-
 from helpers import MINI, ROOT
 
 LLAMA31_8B = Shape(layers=32, hidden=4096, intermediate=14336, vocab=128256, kv_dim=1024)
-UNSLOTH_BF16 = Setup(quantized=True, dtype_bytes=2, lora_r=16, lora_targets=tuple(ALL_LINEAR), optimizer="adamw_8bit",
-                     fused=True, chunked_loss=True, checkpointing="offload")
-QLORA_FP16 = Setup(quantized=True, dtype_bytes=2, lora_r=16, lora_targets=tuple(ALL_LINEAR), optimizer="adamw_8bit",
-                   fused=False, chunked_loss=True, checkpointing="recompute")
+UNSLOTH_BF16 = Setup(
+    quantized=True,
+    dtype_bytes=2,
+    lora_r=16,
+    lora_targets=tuple(ALL_LINEAR),
+    optimizer="adamw_8bit",
+    fused=True,
+    chunked_loss=True,
+    checkpointing="offload",
+)
+QLORA_FP16 = Setup(
+    quantized=True,
+    dtype_bytes=2,
+    lora_r=16,
+    lora_targets=tuple(ALL_LINEAR),
+    optimizer="adamw_8bit",
+    fused=False,
+    chunked_loss=True,
+    checkpointing="recompute",
+)
 # Conversations of the bundled set's order of size under the Llama 3 tokenizer.
 LENGTHS = [900 + 37 * (i % 29) for i in range(300)]
 
@@ -41,12 +56,16 @@ def test_plain_recompute_keeps_each_layers_input_and_eager_modules_save_more():
     offload = estimate(LLAMA31_8B, QLORA_FP16, "offload", 4096).activations
     recompute = estimate(LLAMA31_8B, QLORA_FP16, "recompute", 4096).activations
     assert recompute - offload == 32 * 4096 * 2 * 4096
-    assert estimate(LLAMA31_8B, QLORA_FP16, "none", 4096).activations > estimate(
-        LLAMA31_8B, UNSLOTH_BF16, "none", 4096).activations
+    assert (
+        estimate(LLAMA31_8B, QLORA_FP16, "none", 4096).activations
+        > estimate(LLAMA31_8B, UNSLOTH_BF16, "none", 4096).activations
+    )
 
 
 def test_a_big_card_trains_without_recompute():
-    plans = make_plans(LLAMA31_8B, UNSLOTH_BF16, LENGTHS, "padding_free", 8, 1, "auto", budget=139 * GIB, card=139 * GIB)
+    plans = make_plans(
+        LLAMA31_8B, UNSLOTH_BF16, LENGTHS, "padding_free", 8, 1, "auto", budget=139 * GIB, card=139 * GIB
+    )
     first = plans[0]
     assert (first.recompute, first.micro_batch, first.accumulation) == ("none", 8, 1)
     assert first.describe().startswith("plan: no recompute, 8 conversations/step, est. ")
@@ -66,8 +85,17 @@ def test_the_t4_preset_on_15_gib_keeps_checkpointing(setup, mode):
     cfg = load_config(ROOT / "configs" / "llama31-8b-t4.yaml")
     t = cfg.training
     assert t.gradient_checkpointing == "auto"
-    plans = make_plans(LLAMA31_8B, setup, [2048] * 50, "padding_free", t.per_device_batch_size,
-                       t.gradient_accumulation_steps, t.gradient_checkpointing, budget=15 * GIB, card=15 * GIB)
+    plans = make_plans(
+        LLAMA31_8B,
+        setup,
+        [2048] * 50,
+        "padding_free",
+        t.per_device_batch_size,
+        t.gradient_accumulation_steps,
+        t.gradient_checkpointing,
+        budget=15 * GIB,
+        card=15 * GIB,
+    )
     assert (plans[0].recompute, plans[0].micro_batch, plans[0].accumulation) == (mode, 2, 4)
 
 
@@ -110,12 +138,20 @@ def _losses(run_dir):
 
 
 def test_out_of_memory_on_the_first_step_falls_back_and_equals_a_run_started_there(tiny_overrides):
-    common = [*tiny_overrides, f"data.train={MINI}", "data.validation=null", "training.strategy=qlora",
-              "training.max_steps=4", "training.per_device_batch_size=4", "training.logging_steps=1",
-              "training.warmup_ratio=0"]
+    common = [
+        *tiny_overrides,
+        f"data.train={MINI}",
+        "data.validation=null",
+        "training.strategy=qlora",
+        "training.max_steps=4",
+        "training.per_device_batch_size=4",
+        "training.logging_steps=1",
+        "training.warmup_ratio=0",
+    ]
     refuse = RefuseWithoutCheckpointing()
-    cfg = load_config(ROOT / "configs" / "tiny-cpu.yaml", [*common, "training.gradient_checkpointing=auto",
-                                                            "output.name=fell-back"])
+    cfg = load_config(
+        ROOT / "configs" / "tiny-cpu.yaml", [*common, "training.gradient_checkpointing=auto", "output.name=fell-back"]
+    )
     summary = LLAMAFineTuner(cfg, callbacks=[refuse], progress=False).train()
     # No recompute at 4, then at 2 conversations per step, both refused; then checkpointing at 4.
     assert refuse.refused == 2 and summary["steps"] == 4
@@ -123,8 +159,10 @@ def test_out_of_memory_on_the_first_step_falls_back_and_equals_a_run_started_the
     assert summary["plan"]["recompute"] == "recompute" and summary["plan"]["micro_batch"] == 4
     assert summary["plan_fallbacks"][-1]["to"] == summary["plan"]["description"]
 
-    direct = load_config(ROOT / "configs" / "tiny-cpu.yaml", [*common, "training.gradient_checkpointing=true",
-                                                               "output.name=started-there"])
+    direct = load_config(
+        ROOT / "configs" / "tiny-cpu.yaml",
+        [*common, "training.gradient_checkpointing=true", "output.name=started-there"],
+    )
     started = LLAMAFineTuner(direct, progress=False).train()
     assert started["plan"]["recompute"] == "recompute" and not started["plan_fallbacks"]
     assert _losses(cfg.run_dir) == pytest.approx(_losses(direct.run_dir), rel=1e-6)
@@ -132,9 +170,18 @@ def test_out_of_memory_on_the_first_step_falls_back_and_equals_a_run_started_the
 
 
 def test_forced_no_recompute_out_of_memory_stops_with_advice(tiny_overrides):
-    cfg = load_config(ROOT / "configs" / "tiny-cpu.yaml", [
-        *tiny_overrides, f"data.train={MINI}", "data.validation=null", "training.strategy=qlora",
-        "training.max_steps=2", "training.gradient_checkpointing=false", "output.name=forced-off"])
+    cfg = load_config(
+        ROOT / "configs" / "tiny-cpu.yaml",
+        [
+            *tiny_overrides,
+            f"data.train={MINI}",
+            "data.validation=null",
+            "training.strategy=qlora",
+            "training.max_steps=2",
+            "training.gradient_checkpointing=false",
+            "output.name=forced-off",
+        ],
+    )
     from bondhu.errors import BondhuError
 
     with pytest.raises(BondhuError, match="out of GPU memory.*plan: no recompute"):

@@ -5,7 +5,6 @@ import pytest
 from bondhu.errors import BondhuError
 from bondhu.train import strategies
 from bondhu.train.strategies import LoRAStrategy, QLoRAStrategy, UnslothStrategy, select_strategy
-
 from helpers import MINI, ROOT
 
 
@@ -67,9 +66,11 @@ def fake_unsloth(tmp_path, monkeypatch):
 
     pkg = tmp_path / "site" / "unsloth"
     pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text("import builtins\nbuiltins.UNSLOTH_IMPORTS = getattr(builtins, "
-                                     "'UNSLOTH_IMPORTS', 0) + 1\nraise NotImplementedError('Unsloth cannot find "
-                                     "any torch accelerator')\n")
+    (pkg / "__init__.py").write_text(
+        "import builtins\nbuiltins.UNSLOTH_IMPORTS = getattr(builtins, "
+        "'UNSLOTH_IMPORTS', 0) + 1\nraise NotImplementedError('Unsloth cannot find "
+        "any torch accelerator')\n"
+    )
     monkeypatch.syspath_prepend(str(pkg.parent))
     monkeypatch.delitem(sys.modules, "unsloth", raising=False)
     import builtins
@@ -98,13 +99,16 @@ def test_an_unsloth_that_fails_to_import_falls_back_or_is_named(fake_unsloth, mo
         select_strategy("unsloth")
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["training.epochs=lots"], "training.epochs: Input should be a valid number"),
-    (["training.stratgy=qlora"], "training.stratgy: unknown field"),
-    (["training.strategy=fast"], "training.strategy: Input should be 'auto', 'unsloth', 'qlora' or 'lora'"),
-    (["lora.r=0"], "lora.r: Input should be greater than or equal to 1"),
-    (["trainingepochs"], "expected key=value"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["training.epochs=lots"], "training.epochs: Input should be a valid number"),
+        (["training.stratgy=qlora"], "training.stratgy: unknown field"),
+        (["training.strategy=fast"], "training.strategy: Input should be 'auto', 'unsloth', 'qlora' or 'lora'"),
+        (["lora.r=0"], "lora.r: Input should be greater than or equal to 1"),
+        (["trainingepochs"], "expected key=value"),
+    ],
+)
 def test_bad_config_values_are_one_line_errors(run_cli, args, fragment):
     result = run_cli("train", "tiny-cpu", *args)
     assert result.code == 2
@@ -123,15 +127,30 @@ def test_bad_config_files(run_cli, tmp_path):
 def test_missing_dataset_and_model_are_one_line_errors(run_cli, tiny_overrides, tmp_path):
     no_data = run_cli("train", "tiny-cpu", *tiny_overrides, f"data.train={tmp_path / 'none.jsonl'}")
     assert no_data.code == 2 and "none.jsonl: source: file not found" in no_data.err
-    no_model = run_cli("train", "tiny-cpu", f"output.runs_dir={tmp_path}", "model.tiny=null",
-                       f"model.name_or_path={tmp_path / 'no-model'}", f"data.train={MINI}")
+    no_model = run_cli(
+        "train",
+        "tiny-cpu",
+        f"output.runs_dir={tmp_path}",
+        "model.tiny=null",
+        f"model.name_or_path={tmp_path / 'no-model'}",
+        f"data.train={MINI}",
+    )
     assert no_model.code == 1 and "cannot load the model or tokenizer" in no_model.err
     assert "Traceback" not in no_data.err + no_model.err
 
 
 def test_existing_run_needs_resume_or_overwrite(run_cli, tiny_overrides):
-    args = ["train", "tiny-cpu", *tiny_overrides, f"data.train={MINI}", "data.validation=null",
-            "training.max_steps=1", "training.strategy=lora", "output.overwrite=false", "output.name=twice"]
+    args = [
+        "train",
+        "tiny-cpu",
+        *tiny_overrides,
+        f"data.train={MINI}",
+        "data.validation=null",
+        "training.max_steps=1",
+        "training.strategy=lora",
+        "output.overwrite=false",
+        "output.name=twice",
+    ]
     assert run_cli(*args).code == 0
     again = run_cli(*args)
     assert again.code == 1 and "already holds a run" in again.err

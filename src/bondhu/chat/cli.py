@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-
 from rich.console import Console
 
 console = Console()
@@ -26,7 +25,6 @@ def _print_stream(session, text: str, **overrides) -> None:
     console.print()
 
 
-
 def chat(
     run: Path = typer.Argument(..., help="Run directory, or a merged export"),
     message: Optional[str] = typer.Option(None, "--message", "-m", help="Answer once and exit (for scripts)"),
@@ -40,8 +38,13 @@ def chat(
     """Talk to a trained run in Bengali; every message passes the crisis-safety layer first."""
     from bondhu.chat.session import ChatSession
 
-    overrides = dict(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                     repetition_penalty=repetition_penalty, seed=seed)
+    overrides = dict(
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        repetition_penalty=repetition_penalty,
+        seed=seed,
+    )
     session = ChatSession.from_run(run, backend=backend)
     if message is not None:
         _print_stream(session, message, **overrides)

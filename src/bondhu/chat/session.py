@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from bondhu.inference.model import LoadedModel, Usage, load_for_inference, prompt_ids, stream
-from bondhu.safety import Assessment, SafetyLayer
 from bondhu.config import BondhuConfig, GenerationSettings
 from bondhu.data.normalize import normalize_bengali
 from bondhu.data.template import with_system
+from bondhu.inference.model import LoadedModel, Usage, load_for_inference, prompt_ids, stream
+from bondhu.safety import Assessment, SafetyLayer
 
 # A trailing run that may still grow into a phone number: held back until it ends.
 _NUMBER_TAIL = re.compile(r"[\d০-৯+(][\d০-৯\s().+\-]*$")
@@ -27,11 +27,11 @@ def filter_stream(pieces: Iterator[str], clean: Callable[[str], str]) -> Iterato
         tail = _NUMBER_TAIL.search(raw)
         safe = clean(raw[: tail.start()] if tail else raw)
         if len(safe) > len(sent):
-            yield safe[len(sent):]
+            yield safe[len(sent) :]
             sent = safe
     final = clean(raw)
     if len(final) > len(sent):
-        yield final[len(sent):]
+        yield final[len(sent) :]
 
 
 def trim_history(loaded: LoadedModel, messages: list[dict], budget: int) -> tuple[list[dict], list[int]]:
@@ -41,7 +41,7 @@ def trim_history(loaded: LoadedModel, messages: list[dict], budget: int) -> tupl
     prompt is not tokenized again to generate from it).
     """
     system = messages[:1] if messages and messages[0]["role"] == "system" else []
-    body = messages[len(system):]
+    body = messages[len(system) :]
     ids = prompt_ids(loaded, system + body)
     while len(body) > 1 and len(ids) > budget:
         body = body[2:] if len(body) > 2 and body[1]["role"] == "assistant" else body[1:]
@@ -90,12 +90,21 @@ def _with_note(messages: list[dict], note: str | None) -> list[dict]:
     return [{"role": "system", "content": messages[0]["content"] + "\n\n" + note}, *messages[1:]]
 
 
-def respond(loaded: LoadedModel, messages: list[dict], settings: GenerationSettings, safety: SafetyLayer,
-            context_tokens: int, stop: threading.Event | None = None, wait_s: float | None = None) -> Reply:
+def respond(
+    loaded: LoadedModel,
+    messages: list[dict],
+    settings: GenerationSettings,
+    safety: SafetyLayer,
+    context_tokens: int,
+    stop: threading.Event | None = None,
+    wait_s: float | None = None,
+) -> Reply:
     """Assess the conversation, then stream the crisis message, or a generated, checked and filtered
     reply (followed by a check-in on a concern). ``wait_s``: how long the reply may wait for the model."""
-    messages = with_system([{"role": m["role"], "content": normalize_bengali(m["content"])} for m in messages],
-                           loaded.config.data.system_prompt)
+    messages = with_system(
+        [{"role": m["role"], "content": normalize_bengali(m["content"])} for m in messages],
+        loaded.config.data.system_prompt,
+    )
     assessment = safety.check_conversation(messages)
     messages = _with_note(messages, safety.system_note(assessment))
     crisis_text = safety.reply_for(assessment)
@@ -128,8 +137,9 @@ class ChatSession:
     def send(self, text: str, stop: threading.Event | None = None, **overrides) -> Iterator[str]:
         """Stream the reply to ``text``; the exchange joins the history once the reply ends."""
         self.history.append({"role": "user", "content": normalize_bengali(text)})
-        reply = respond(self.loaded, self.history, self.settings(**overrides), self.safety,
-                        self.config.chat.context_tokens, stop)
+        reply = respond(
+            self.loaded, self.history, self.settings(**overrides), self.safety, self.config.chat.context_tokens, stop
+        )
         self.last_assessment = reply.assessment
         parts: list[str] = []
         try:

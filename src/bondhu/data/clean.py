@@ -27,8 +27,11 @@ FOREIGN_CRISIS = re.compile(
 # A match inside something else is not a phone number: part of a longer run of digits, of a
 # date or decimal (9.11.2024, 9/11, 9:11), an amount (৳988, 988 টাকা) or a year (৯৮৮ সালে).
 _AMOUNT_BEFORE = re.compile(r"(?:[৳$₹£€]|\b(?:tk|rs|usd|bdt|inr)\.?)\s*$", re.IGNORECASE)
-_UNIT_AFTER = re.compile(r"\s*(?:%|টাকা|taka|tk\b|rupees?|রুপি|ডলার|dollars?|সাল|খ্রি|বছর|years?|জন|kg|কেজি|km|"
-                         r"কিমি|মিটার|গ্রাম|পাতা|পৃষ্ঠা|page|পিস|টি\b|টা\b|তম|th\b|st\b|nd\b|rd\b)", re.IGNORECASE)
+_UNIT_AFTER = re.compile(
+    r"\s*(?:%|টাকা|taka|tk\b|rupees?|রুপি|ডলার|dollars?|সাল|খ্রি|বছর|years?|জন|kg|কেজি|km|"
+    r"কিমি|মিটার|গ্রাম|পাতা|পৃষ্ঠা|page|পিস|টি\b|টা\b|তম|th\b|st\b|nd\b|rd\b)",
+    re.IGNORECASE,
+)
 _BN_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
 _ANY_DIGIT = re.compile(r"\d")
 _SENTENCE = re.compile(r"(?<=[।.!?])\s+")
@@ -53,9 +56,13 @@ class Report:
 
     def to_json(self) -> dict:
         return {
-            "source": self.source, "read": self.read, "kept": self.kept,
+            "source": self.source,
+            "read": self.read,
+            "kept": self.kept,
             "skipped_total": sum(self.skipped.values()),
-            "skipped": dict(self.skipped), "changed": dict(self.changed), "flagged": dict(self.flagged),
+            "skipped": dict(self.skipped),
+            "changed": dict(self.changed),
+            "flagged": dict(self.flagged),
             "examples": {k: v[:5] for k, v in self.examples.items()},
         }
 
@@ -71,11 +78,12 @@ def has_foreign_crisis_number(text: str) -> bool:
 
 
 def _standalone(text: str, start: int, end: int) -> bool:
-    before, after = text[max(0, start - 12):start], text[end:end + 12]
+    before, after = text[max(0, start - 12) : start], text[end : end + 12]
     if (before and before[-1].isdigit()) or (after and after[0].isdigit()):
         return False
-    if (len(before) > 1 and before[-1] in ".,/:-" and before[-2].isdigit()) or \
-            (len(after) > 1 and after[0] in ".,/:-" and after[1].isdigit()):
+    if (len(before) > 1 and before[-1] in ".,/:-" and before[-2].isdigit()) or (
+        len(after) > 1 and after[0] in ".,/:-" and after[1].isdigit()
+    ):
         return False
     return not (_AMOUNT_BEFORE.search(before) or _UNIT_AFTER.match(after))
 

@@ -14,8 +14,12 @@ def percentiles(values: list[int]) -> dict:
     if not values:
         return {"p50": 0, "p90": 0, "p99": 0, "max": 0}
     arr = np.asarray(values)
-    return {"p50": int(np.percentile(arr, 50)), "p90": int(np.percentile(arr, 90)),
-            "p99": int(np.percentile(arr, 99)), "max": int(arr.max())}
+    return {
+        "p50": int(np.percentile(arr, 50)),
+        "p90": int(np.percentile(arr, 90)),
+        "p99": int(np.percentile(arr, 99)),
+        "max": int(arr.max()),
+    }
 
 
 def dataset_stats(prepared: Prepared, tokenizer) -> dict:

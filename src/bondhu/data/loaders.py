@@ -16,8 +16,15 @@ from typing import Any, Iterator
 from bondhu.errors import DataError
 
 ROLES = ("system", "user", "assistant")
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                  "system": "system", "chatgpt": "assistant", "bard": "assistant"}
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+    "chatgpt": "assistant",
+    "bard": "assistant",
+}
 BECC_COLUMNS = ("Topics", "Question-Title", "Questions", "Answers")
 
 
@@ -49,18 +56,26 @@ class Conversation:
 
 # ---------------------------------------------------------------- reading files
 
+
 def _decode(raw: bytes, name: str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise DataError(name, line, "encoding", f"invalid UTF-8 (byte 0x{raw[err.start]:02x}); save the file as UTF-8") from None
+        raise DataError(
+            name, line, "encoding", f"invalid UTF-8 (byte 0x{raw[err.start]:02x}); save the file as UTF-8"
+        ) from None
 
 
 def _read_jsonl(raw: bytes, name: str) -> Iterator[RawRecord]:
     if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
-        raise DataError(name, 1, "format", "the file is one JSON array, but JSONL needs one JSON object per "
-                        "line; write one conversation per line or rename the file to .json")
+        raise DataError(
+            name,
+            1,
+            "format",
+            "the file is one JSON array, but JSONL needs one JSON object per "
+            "line; write one conversation per line or rename the file to .json",
+        )
     # Line by line, so one bad line is one skipped record rather than a lost file.
     for number, line in enumerate(raw.split(b"\n"), start=1):
         if number == 1 and line.startswith(b"\xef\xbb\xbf"):
@@ -70,16 +85,26 @@ def _read_jsonl(raw: bytes, name: str) -> Iterator[RawRecord]:
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as err:
-            yield RawRecord(None, name, number, DataError(
-                name, number, "encoding", f"invalid UTF-8 (byte 0x{line[err.start]:02x} at column {err.start + 1})"))
+            yield RawRecord(
+                None,
+                name,
+                number,
+                DataError(
+                    name, number, "encoding", f"invalid UTF-8 (byte 0x{line[err.start]:02x} at column {err.start + 1})"
+                ),
+            )
             continue
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as err:
-            yield RawRecord(None, name, number, DataError(name, number, "json", f"invalid JSON ({err.msg} at column {err.colno})"))
+            yield RawRecord(
+                None, name, number, DataError(name, number, "json", f"invalid JSON ({err.msg} at column {err.colno})")
+            )
             continue
         if not isinstance(obj, dict):
-            yield RawRecord(None, name, number, DataError(name, number, "json", f"expected a JSON object, got {type(obj).__name__}"))
+            yield RawRecord(
+                None, name, number, DataError(name, number, "json", f"expected a JSON object, got {type(obj).__name__}")
+            )
             continue
         yield RawRecord(obj, name, number)
 
@@ -131,7 +156,11 @@ def read_records(source: str, hub_split: str = "train") -> list[RawRecord]:
     """Read every record of a JSONL/JSON/CSV/Parquet file, a saved dataset, or a Hub dataset id."""
     path = Path(source)
     if path.is_dir():
-        if (path / "dataset_info.json").exists() or (path / "state.json").exists() or (path / "dataset_dict.json").exists():
+        if (
+            (path / "dataset_info.json").exists()
+            or (path / "state.json").exists()
+            or (path / "dataset_dict.json").exists()
+        ):
             import datasets
 
             ds = datasets.load_from_disk(str(path))
@@ -178,11 +207,14 @@ def _read_hub(repo_id: str, split: str) -> list[RawRecord]:
         ds = datasets.load_dataset(repo_id, split=split)
     except Exception as err:  # offline, missing, gated: all reach the user the same way
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(repo_id, None, "source", f"not a local file, and loading it from the Hugging Face Hub failed: {reason}") from None
+        raise DataError(
+            repo_id, None, "source", f"not a local file, and loading it from the Hugging Face Hub failed: {reason}"
+        ) from None
     return list(_rows_of_table(ds.to_list(), f"hf://{repo_id}"))
 
 
 # ---------------------------------------------------------------- format presets
+
 
 def detect_format(sample: dict) -> str:
     """Name the preset that fits a record's keys: native, messages, sharegpt or becc."""
@@ -193,8 +225,13 @@ def detect_format(sample: dict) -> str:
         return "sharegpt"
     if {"Questions", "Answers"} <= keys:
         return "becc"
-    raise DataError("", None, "format", f"cannot tell the format from the fields {sorted(keys)}; "
-                    "expected messages, conversations (ShareGPT) or Questions/Answers (BECC)")
+    raise DataError(
+        "",
+        None,
+        "format",
+        f"cannot tell the format from the fields {sorted(keys)}; "
+        "expected messages, conversations (ShareGPT) or Questions/Answers (BECC)",
+    )
 
 
 def _text(value: Any) -> str | None:
@@ -272,6 +309,9 @@ def validate_messages(conv: Conversation) -> None:
         expected = "user" if i % 2 == 0 else "assistant"
         if m["role"] != expected:
             pos = i + (len(msgs) - len(body))
-            raise fail(f"messages[{pos}].role", f"expected {expected!r} (turns alternate user, assistant, ...), got {m['role']!r}")
+            raise fail(
+                f"messages[{pos}].role",
+                f"expected {expected!r} (turns alternate user, assistant, ...), got {m['role']!r}",
+            )
     if not body or body[-1]["role"] != "assistant":
         raise fail("messages", "the conversation must end with an assistant turn")

@@ -132,8 +132,13 @@ class DatasetProcessor:
         only those are checked, rather than every token of the conversation.
         """
         texts = [render(self.tokenizer, self.with_system(m)) for m in message_lists]
-        enc = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True,
-                             return_attention_mask=False, return_token_type_ids=False)
+        enc = self.tokenizer(
+            texts,
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
         out = []
         for text, msgs, ids, offsets in zip(texts, message_lists, enc["input_ids"], enc["offset_mapping"]):
             labels = [IGNORE] * len(ids)
@@ -154,13 +159,18 @@ class DatasetProcessor:
         where = f"{conv.file}:{conv.line}"
         policy = self.config.overflow
         if policy == "error":
-            raise DataError(conv.file, conv.line, "messages", f"the conversation is {row['length']} tokens, over "
-                            f"data.max_length={limit}; set data.overflow=drop or truncate_history, or raise max_length")
+            raise DataError(
+                conv.file,
+                conv.line,
+                "messages",
+                f"the conversation is {row['length']} tokens, over "
+                f"data.max_length={limit}; set data.overflow=drop or truncate_history, or raise max_length",
+            )
         if policy == "drop":
             report.skip("too_long", where, f"{conv.id} ({row['length']} tokens)")
             return None
         system = [m for m in conv.messages[:1] if m["role"] == "system"]
-        body = conv.messages[len(system):]
+        body = conv.messages[len(system) :]
         while len(body) > 2:
             body = body[2:]  # drop the oldest user+assistant exchange
             row = self.encode(system + body)
@@ -176,7 +186,7 @@ class DatasetProcessor:
         conversations, report = self.load(source, strict)
         rows, kept = [], []
         for start in range(0, len(conversations), batch_size):
-            chunk = conversations[start:start + batch_size]
+            chunk = conversations[start : start + batch_size]
             for conv, row in zip(chunk, self.encode_many([c.messages for c in chunk])):
                 row = self._fit(conv, row, report)
                 if row is None:

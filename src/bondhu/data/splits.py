@@ -26,8 +26,8 @@ def stratified_split(records: list[dict], fractions=(0.8, 0.1, 0.1), seed: int =
         n_test = round(n * fractions[2])
         n_val = round(n * fractions[1])
         out["test"] += items[:n_test]
-        out["validation"] += items[n_test:n_test + n_val]
-        out["train"] += items[n_test + n_val:]
+        out["validation"] += items[n_test : n_test + n_val]
+        out["train"] += items[n_test + n_val :]
     for name in out:
         out[name].sort(key=lambda r: str(r["id"]))
     return out

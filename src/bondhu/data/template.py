@@ -29,24 +29,22 @@ def with_system(messages: list[dict], system_prompt: str) -> list[dict]:
 # (the tiny CPU model), so that every tokenizer the pipeline touches has a template.
 LLAMA31_TEMPLATE = (
     "{{- bos_token }}"
-    "{%- if not date_string is defined %}{%- set date_string = \"" + DEFAULT_DATE + "\" %}{%- endif %}"
+    '{%- if not date_string is defined %}{%- set date_string = "' + DEFAULT_DATE + '" %}{%- endif %}'
     "{%- if messages[0]['role'] == 'system' %}"
     "{%- set system_message = messages[0]['content']|trim %}{%- set messages = messages[1:] %}"
-    "{%- else %}{%- set system_message = \"\" %}{%- endif %}"
-    "{{- \"<|start_header_id|>system<|end_header_id|>\\n\\n\" }}"
-    "{{- \"Cutting Knowledge Date: December 2023\\n\" }}"
-    "{{- \"Today Date: \" + date_string + \"\\n\\n\" }}"
-    "{{- system_message }}{{- \"<|eot_id|>\" }}"
+    '{%- else %}{%- set system_message = "" %}{%- endif %}'
+    '{{- "<|start_header_id|>system<|end_header_id|>\\n\\n" }}'
+    '{{- "Cutting Knowledge Date: December 2023\\n" }}'
+    '{{- "Today Date: " + date_string + "\\n\\n" }}'
+    '{{- system_message }}{{- "<|eot_id|>" }}'
     "{%- for message in messages %}"
-    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}"  # noqa: E501
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
 )
 
 
-def render_llama31(
-    messages: list[dict], add_generation_prompt: bool = False, date_string: str = DEFAULT_DATE
-) -> str:
+def render_llama31(messages: list[dict], add_generation_prompt: bool = False, date_string: str = DEFAULT_DATE) -> str:
     """Render ``messages`` exactly as the official Llama 3.1 template does (no tools)."""
     system = ""
     if messages and messages[0]["role"] == "system":
@@ -63,7 +61,5 @@ def render_llama31(
 def render(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> str:
     """Render with the tokenizer's own chat template when it has one, else the built-in format."""
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=add_generation_prompt
-        )
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
     return render_llama31(messages, add_generation_prompt=add_generation_prompt)

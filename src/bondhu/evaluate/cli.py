@@ -6,14 +6,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from bondhu.run import RunDir
 
-from rich.console import Console
-
 console = Console()
-
 
 
 def evaluate(

@@ -31,9 +31,15 @@ def score(replies: list[str], references: list[str], tokenizer) -> dict:
     bleu, chrf, rouge = M.bleu(replies, references), M.chrf_pp(replies, references), M.rouge(replies, references)
     lengths = M.length_stats(replies, tokenizer)
     return {
-        "bleu": bleu["score"], "chrf++": chrf["score"], "rouge1": rouge["rouge1"], "rouge2": rouge["rouge2"],
-        "rougeL": rouge["rougeL"], "distinct1": M.distinct_n(replies, 1), "distinct2": M.distinct_n(replies, 2),
-        "mean_words": lengths["mean_words"], "mean_tokens": lengths.get("mean_tokens"),
+        "bleu": bleu["score"],
+        "chrf++": chrf["score"],
+        "rouge1": rouge["rouge1"],
+        "rouge2": rouge["rouge2"],
+        "rougeL": rouge["rougeL"],
+        "distinct1": M.distinct_n(replies, 1),
+        "distinct2": M.distinct_n(replies, 2),
+        "mean_words": lengths["mean_words"],
+        "mean_tokens": lengths.get("mean_tokens"),
         "bengali_ratio": M.bengali_script_ratio(replies),
         "_signatures": {"bleu": bleu["signature"], "chrf++": chrf["signature"], "tokenization": bleu["tokenization"]},
     }
@@ -42,9 +48,15 @@ def score(replies: list[str], references: list[str], tokenizer) -> dict:
 class Evaluator:
     """Scores a run on one split: perplexity on assistant tokens, and text metrics on generated replies."""
 
-    def __init__(self, run: str | Path, split: str | None = None, max_samples: int | None = None,
-                 compare_base: bool | None = None, backend: str = "auto", progress: bool = True):
-
+    def __init__(
+        self,
+        run: str | Path,
+        split: str | None = None,
+        max_samples: int | None = None,
+        compare_base: bool | None = None,
+        backend: str = "auto",
+        progress: bool = True,
+    ):
 
         self.run = Path(run)
         self.cfg = RunDir(self.run).config()
@@ -56,7 +68,8 @@ class Evaluator:
         self.progress = progress
         # The run's sampling settings, with evaluation's length, greedy choice and seed.
         self.settings = self.cfg.generation.model_copy(
-            update=dict(max_new_tokens=ev.max_new_tokens, do_sample=ev.do_sample, seed=ev.seed))
+            update=dict(max_new_tokens=ev.max_new_tokens, do_sample=ev.do_sample, seed=ev.seed)
+        )
         self.skipped: dict[str, int] = {}
 
     def _source(self) -> str:
@@ -85,8 +98,8 @@ class Evaluator:
 
     def evaluate(self) -> dict:
         """Run everything and write RUN/eval/: metrics.json, report.md, metrics.png, generations.jsonl."""
-        from bondhu.inference.model import generate, load_for_inference
         from bondhu.evaluate.report import write_outputs
+        from bondhu.inference.model import generate, load_for_inference
 
         loaded = load_for_inference(self.run, backend=self.backend)
         processor = DatasetProcessor(loaded.tokenizer, self.cfg.data, self.cfg.model.pad_token)
@@ -102,23 +115,38 @@ class Evaluator:
             if base and not loaded.has_adapter:  # merged weights: the base needs its own copy
                 target, base = load_for_inference(self.run, backend="hf", base_only=True), False
             with target.adapter_off(base):
-                ppl = M.perplexity(target.model, rows, batch_size=self.cfg.evaluation.batch_size,
-                                   pad_token_id=target.tokenizer.pad_token_id)
+                ppl = M.perplexity(
+                    target.model,
+                    rows,
+                    batch_size=self.cfg.evaluation.batch_size,
+                    pad_token_id=target.tokenizer.pad_token_id,
+                )
             replies = []
             bs = self.cfg.evaluation.batch_size
             for start in self._track(range(0, len(conversations), bs), f"generating ({name})"):
-                replies += generate(target, conversations[start:start + bs], self.settings, batch_size=bs, base=base)
+                replies += generate(target, conversations[start : start + bs], self.settings, batch_size=bs, base=base)
             for s, r in zip(samples, replies):
                 s.replies[name] = r
-            results[name] = {"perplexity": ppl["perplexity"], "eval_nll": ppl["mean_nll"],
-                             "scored_tokens": ppl["tokens"], **score(replies, references, loaded.tokenizer)}
+            results[name] = {
+                "perplexity": ppl["perplexity"],
+                "eval_nll": ppl["mean_nll"],
+                "scored_tokens": ppl["tokens"],
+                **score(replies, references, loaded.tokenizer),
+            }
         signatures = results["fine-tuned"].pop("_signatures")
         if "base" in results:
             results["base"].pop("_signatures")
         out = {
-            "run": str(self.run), "split": self.split, "samples": len(samples), "skipped": self.skipped,
-            "model": self.cfg.model.name_or_path, "adapter": loaded.adapter, "backend": loaded.backend,
-            "generation": self.settings.model_dump(), "signatures": signatures, "results": results,
+            "run": str(self.run),
+            "split": self.split,
+            "samples": len(samples),
+            "skipped": self.skipped,
+            "model": self.cfg.model.name_or_path,
+            "adapter": loaded.adapter,
+            "backend": loaded.backend,
+            "generation": self.settings.model_dump(),
+            "signatures": signatures,
+            "results": results,
         }
         write_outputs(RunDir(self.run).eval, out, samples)
         return out

@@ -21,9 +21,7 @@ from sacrebleu.metrics import BLEU, CHRF
 
 from bondhu.data.normalize import bengali_ratio, normalize_bengali
 
-BLEU_TOKENIZATION = (
-    "bondhu-bn: normalize_bengali + Unicode word/punctuation split, then sacrebleu tokenize=none"
-)
+BLEU_TOKENIZATION = "bondhu-bn: normalize_bengali + Unicode word/punctuation split, then sacrebleu tokenize=none"
 
 # ZWJ/ZWNJ select conjunct and ya-phala shapes (e.g. র‍্যাব), so they belong to the
 # word they sit in; a word may also end in one (old-style khanda ta: ত্‍).
@@ -79,9 +77,7 @@ def _check_pairs(hypotheses: Sequence[str], references: Sequence[str]) -> None:
     if isinstance(hypotheses, str) or isinstance(references, str):
         raise ValueError("hypotheses and references must be sequences of strings, not str")
     if len(hypotheses) != len(references):
-        raise ValueError(
-            f"got {len(hypotheses)} hypotheses but {len(references)} references"
-        )
+        raise ValueError(f"got {len(hypotheses)} hypotheses but {len(references)} references")
     if not hypotheses:
         raise ValueError("need at least one hypothesis/reference pair")
 
@@ -94,9 +90,7 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, Any]
     """Corpus BLEU (0-100) on Bengali-tokenized text, one reference per hypothesis."""
     _check_pairs(hypotheses, references)
     metric = BLEU(tokenize="none")
-    result = metric.corpus_score(
-        [_joined_tokens(h) for h in hypotheses], [[_joined_tokens(r) for r in references]]
-    )
+    result = metric.corpus_score([_joined_tokens(h) for h in hypotheses], [[_joined_tokens(r) for r in references]])
     return {
         "score": float(result.score),
         "signature": str(metric.get_signature()),
@@ -110,15 +104,11 @@ def chrf_pp(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, A
     metric = CHRF(word_order=2)
     # Character n-grams ignore whitespace, so pre-splitting only changes the word
     # n-grams: chrF++ peels ASCII punctuation off words itself but not the danda.
-    result = metric.corpus_score(
-        [_joined_tokens(h) for h in hypotheses], [[_joined_tokens(r) for r in references]]
-    )
+    result = metric.corpus_score([_joined_tokens(h) for h in hypotheses], [[_joined_tokens(r) for r in references]])
     return {"score": float(result.score), "signature": str(metric.get_signature())}
 
 
-def rouge(
-    hypotheses: Sequence[str], references: Sequence[str], stem: bool = False
-) -> dict[str, float]:
+def rouge(hypotheses: Sequence[str], references: Sequence[str], stem: bool = False) -> dict[str, float]:
     """Mean ROUGE-1/-2/-L F1 in [0, 1] using Bengali word tokens (optionally stemmed)."""
     _check_pairs(hypotheses, references)
     types = ("rouge1", "rouge2", "rougeL")
@@ -165,9 +155,7 @@ def bengali_script_ratio(texts: Sequence[str]) -> float:
     return sum(bengali_ratio(normalize_bengali(t)) for t in texts) / len(texts)
 
 
-def perplexity(
-    model: Any, examples: Sequence[dict], batch_size: int = 8, pad_token_id: int = 0
-) -> dict[str, float]:
+def perplexity(model: Any, examples: Sequence[dict], batch_size: int = 8, pad_token_id: int = 0) -> dict[str, float]:
     """Token-weighted perplexity over scored (labels != -100) tokens of a causal LM."""
     import torch
     import torch.nn.functional as F

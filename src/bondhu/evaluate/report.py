@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-ROWS = [("perplexity", "Perplexity ↓", "{:.2f}"), ("bleu", "BLEU", "{:.2f}"), ("chrf++", "chrF++", "{:.2f}"),
-        ("rouge1", "ROUGE-1 F1", "{:.3f}"), ("rouge2", "ROUGE-2 F1", "{:.3f}"), ("rougeL", "ROUGE-L F1", "{:.3f}"),
-        ("distinct1", "distinct-1", "{:.3f}"), ("distinct2", "distinct-2", "{:.3f}"),
-        ("mean_words", "mean words", "{:.1f}"), ("mean_tokens", "mean tokens", "{:.1f}"),
-        ("bengali_ratio", "Bengali script share", "{:.3f}")]
+ROWS = [
+    ("perplexity", "Perplexity ↓", "{:.2f}"),
+    ("bleu", "BLEU", "{:.2f}"),
+    ("chrf++", "chrF++", "{:.2f}"),
+    ("rouge1", "ROUGE-1 F1", "{:.3f}"),
+    ("rouge2", "ROUGE-2 F1", "{:.3f}"),
+    ("rougeL", "ROUGE-L F1", "{:.3f}"),
+    ("distinct1", "distinct-1", "{:.3f}"),
+    ("distinct2", "distinct-2", "{:.3f}"),
+    ("mean_words", "mean words", "{:.1f}"),
+    ("mean_tokens", "mean tokens", "{:.1f}"),
+    ("bengali_ratio", "Bengali script share", "{:.3f}"),
+]
 
 
 def table_rows(results: dict) -> list[list[str]]:
@@ -22,17 +30,26 @@ def table_rows(results: dict) -> list[list[str]]:
 
 def _markdown(out: dict, samples) -> str:
     models = list(out["results"])
-    lines = [f"# Evaluation of `{out['run']}`", "",
-             f"Split `{out['split']}`, {out['samples']} conversations; model `{out['model']}`, "
-             f"adapter `{out['adapter']}`, backend `{out['backend']}`.", "",
-             "| metric | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
+    lines = [
+        f"# Evaluation of `{out['run']}`",
+        "",
+        f"Split `{out['split']}`, {out['samples']} conversations; model `{out['model']}`, "
+        f"adapter `{out['adapter']}`, backend `{out['backend']}`.",
+        "",
+        "| metric | " + " | ".join(models) + " |",
+        "|---|" + "---|" * len(models),
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(out["results"])]
     sig = out["signatures"]
-    lines += ["", f"- BLEU: sacrebleu `{sig['bleu']}`", f"- chrF++: sacrebleu `{sig['chrf++']}`",
-              f"- Tokenization: {sig['tokenization']}",
-              "- ROUGE: F1 over Unicode word tokens (Bengali words kept, punctuation dropped), no stemming.",
-              "- Perplexity: token-weighted over the assistant's tokens of each full conversation.",
-              f"- Decoding: {json.dumps(out['generation'])}"]
+    lines += [
+        "",
+        f"- BLEU: sacrebleu `{sig['bleu']}`",
+        f"- chrF++: sacrebleu `{sig['chrf++']}`",
+        f"- Tokenization: {sig['tokenization']}",
+        "- ROUGE: F1 over Unicode word tokens (Bengali words kept, punctuation dropped), no stemming.",
+        "- Perplexity: token-weighted over the assistant's tokens of each full conversation.",
+        f"- Decoding: {json.dumps(out['generation'])}",
+    ]
     if out["skipped"]:
         lines += [f"- Skipped: {json.dumps(out['skipped'], ensure_ascii=False)}"]
     lines += ["", "## Samples", ""]
@@ -54,8 +71,14 @@ def _plot(out: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    keys = [("bleu", "BLEU/100"), ("chrf++", "chrF++/100"), ("rouge1", "ROUGE-1"), ("rougeL", "ROUGE-L"),
-            ("distinct2", "distinct-2"), ("bengali_ratio", "Bengali share")]
+    keys = [
+        ("bleu", "BLEU/100"),
+        ("chrf++", "chrF++/100"),
+        ("rouge1", "ROUGE-1"),
+        ("rougeL", "ROUGE-L"),
+        ("distinct2", "distinct-2"),
+        ("bengali_ratio", "Bengali share"),
+    ]
     models = list(out["results"])
     x = np.arange(len(keys))
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -78,6 +101,17 @@ def write_outputs(eval_dir: Path, out: dict, samples) -> None:
     (eval_dir / "report.md").write_text(_markdown(out, samples), "utf-8")
     with open(eval_dir / "generations.jsonl", "w", encoding="utf-8") as f:
         for s in samples:
-            f.write(json.dumps({"id": s.id, "emotion": s.emotion, "history": s.history, "reference": s.reference,
-                                "replies": s.replies}, ensure_ascii=False) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "id": s.id,
+                        "emotion": s.emotion,
+                        "history": s.history,
+                        "reference": s.reference,
+                        "replies": s.replies,
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     _plot(out, eval_dir / "metrics.png")

@@ -53,21 +53,23 @@ _CACHE_STEP = 1024  # a cache that must grow grows to a multiple of this, so reg
 ATTENTION = "bondhu_gqa_decode"
 
 
-def gqa_decode_attention(module, query, key, value, attention_mask, dropout: float = 0.0,
-                         scaling: float | None = None, **kwargs):
+def gqa_decode_attention(
+    module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None, **kwargs
+):
     """Attention for one new token that leaves grouped key/value heads as they are; any other
     shape (the prompt) goes to transformers' SDPA attention."""
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     if query.shape[2] != 1:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
     batch, heads, _, dim = query.shape
     groups = key.shape[1]
     # The query heads that share a key/value head become rows of one matmul against it.
     q = query.view(batch, groups, heads // groups, dim)
-    scores = torch.matmul(q, key.transpose(2, 3)).float() * (scaling if scaling is not None else dim ** -0.5)
+    scores = torch.matmul(q, key.transpose(2, 3)).float() * (scaling if scaling is not None else dim**-0.5)
     if attention_mask is not None:
         mask = attention_mask.view(batch, 1, 1, -1)
         scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
@@ -85,8 +87,13 @@ def _register_attention() -> None:
 
 def logits_processors(settings: GenerationSettings):
     """The processors ``model.generate`` would build for ``settings``, in its order."""
-    from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
-                              TopKLogitsWarper, TopPLogitsWarper)
+    from transformers import (
+        LogitsProcessorList,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
 
     chain = LogitsProcessorList()
     if settings.repetition_penalty != 1.0:
@@ -126,8 +133,14 @@ class FastDecoder:
 
     def forward(self, ids, positions):
         """One uncompiled step through the static cache: the last position's logits (for profiling)."""
-        out = self.model(input_ids=ids, position_ids=positions.unsqueeze(0), cache_position=positions,
-                         past_key_values=self.cache, use_cache=True, logits_to_keep=1)
+        out = self.model(
+            input_ids=ids,
+            position_ids=positions.unsqueeze(0),
+            cache_position=positions,
+            past_key_values=self.cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
         return out.logits[:, -1]
 
     def prefill(self, prompt: Sequence[int], limit: int):
@@ -139,13 +152,15 @@ class FastDecoder:
             raise ValueError("the prompt is empty")
         if limit > self.capacity:
             grown = -(-limit // _CACHE_STEP) * _CACHE_STEP
-            log.info("fast path: growing the KV cache from %d to %d tokens (a one-time recompile)", self.capacity, grown)
+            log.info(
+                "fast path: growing the KV cache from %d to %d tokens (a one-time recompile)", self.capacity, grown
+            )
             self._make_cache(grown)
         self.cache.reset()
         seq = torch.zeros((1, limit), dtype=torch.long, device=self.device)
-        seq[0, :len(prompt)] = torch.tensor(prompt, dtype=torch.long)
+        seq[0, : len(prompt)] = torch.tensor(prompt, dtype=torch.long)
         positions = torch.arange(limit, device=self.device)
-        return self.forward(seq[:, :len(prompt)], positions[:len(prompt)]).float(), seq, positions
+        return self.forward(seq[:, : len(prompt)], positions[: len(prompt)]).float(), seq, positions
 
     def _decode(self, token, pos: int, positions):
         """Queue the step for ``token`` (a 1-element tensor) at ``pos``."""
@@ -155,7 +170,7 @@ class FastDecoder:
             # The previous step's outputs are consumed: let the graph reuse their memory.
             torch.compiler.cudagraph_mark_step_begin()
         # A fresh [1, 1] view: one stride for every call, so the compiled step is never recompiled.
-        return self._step(token.view(1, 1), positions[pos:pos + 1]).float()
+        return self._step(token.view(1, 1), positions[pos : pos + 1]).float()
 
     def _read_later(self, token):
         """Start copying ``token`` to the host; the returned function waits for it and gives the int."""
@@ -168,8 +183,13 @@ class FastDecoder:
         copied.record()
         return lambda: (copied.synchronize(), int(self._host))[1]
 
-    def tokens(self, prompt: Sequence[int], settings: GenerationSettings, stop_ids: Sequence[int] = (),
-               stop: threading.Event | None = None) -> Iterator[int]:
+    def tokens(
+        self,
+        prompt: Sequence[int],
+        settings: GenerationSettings,
+        stop_ids: Sequence[int] = (),
+        stop: threading.Event | None = None,
+    ) -> Iterator[int]:
         """Yield new token ids for ``prompt``: up to ``settings.max_new_tokens``, ending before a stop id
         or once ``stop`` is set. Seeded like ``generate`` (the caller seeds)."""
         import torch
@@ -200,22 +220,24 @@ class FastDecoder:
 
         n = len(prompt)
         logits, seq, positions = self.prefill(prompt, n + len(continuation) + 1)
-        seq[0, n:n + len(continuation)] = torch.tensor(list(continuation), dtype=torch.long)
+        seq[0, n : n + len(continuation)] = torch.tensor(list(continuation), dtype=torch.long)
         rows = [logits.clone()]
         for pos in range(n, n + len(continuation)):
-            rows.append(self._decode(seq[0, pos:pos + 1], pos, positions).clone())
+            rows.append(self._decode(seq[0, pos : pos + 1], pos, positions).clone())
         return torch.cat(rows)
 
     def warm_up(self) -> None:
         """Compile and record the step now (tens of seconds for 8B) rather than in the first reply."""
         # cudagraph trees run a step eagerly once, record it on the next call, then replay it.
-        for _ in self.tokens([0, 1, 2, 3], GenerationSettings(max_new_tokens=4, do_sample=False,
-                                                              repetition_penalty=1.0)):
+        for _ in self.tokens(
+            [0, 1, 2, 3], GenerationSettings(max_new_tokens=4, do_sample=False, repetition_penalty=1.0)
+        ):
             pass
 
 
-def _fused_attention_forward(self, hidden_states, position_embeddings=None, attention_mask=None,
-                             past_key_values=None, **kwargs):
+def _fused_attention_forward(
+    self, hidden_states, position_embeddings=None, attention_mask=None, past_key_values=None, **kwargs
+):
     """transformers' LlamaAttention.forward, with q, k and v from one matmul."""
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, eager_attention_forward
@@ -237,14 +259,15 @@ def _fused_mlp_forward(self, x):
     return self.down_proj(self.act_fn(gate) * up)
 
 
-def _fuse(parts) -> "torch.nn.Linear":
+def _fuse(parts):
     """One linear layer whose output is the ``parts``' outputs side by side."""
     import torch
 
     first = parts[0]
     # On the meta device: the random initialisation is skipped, the real weights are assigned.
-    fused = torch.nn.Linear(first.in_features, sum(p.out_features for p in parts), bias=first.bias is not None,
-                            device="meta")
+    fused = torch.nn.Linear(
+        first.in_features, sum(p.out_features for p in parts), bias=first.bias is not None, device="meta"
+    )
     fused.weight = torch.nn.Parameter(torch.cat([p.weight.detach() for p in parts]), requires_grad=False)
     if first.bias is not None:
         fused.bias = torch.nn.Parameter(torch.cat([p.bias.detach() for p in parts]), requires_grad=False)
@@ -262,7 +285,9 @@ def fuse_projections(model) -> bool:
     from transformers.models.llama.modeling_llama import LlamaAttention, LlamaMLP
 
     layers = getattr(getattr(model, "model", None), "layers", [])
-    if not layers or not all(isinstance(l.self_attn, LlamaAttention) and isinstance(l.mlp, LlamaMLP) for l in layers):
+    if not layers or not all(
+        isinstance(layer.self_attn, LlamaAttention) and isinstance(layer.mlp, LlamaMLP) for layer in layers
+    ):
         log.info("fast backend: not a Llama model, projections left unfused")
         return False
     for layer in layers:
@@ -285,8 +310,9 @@ def quantize_int8(model) -> None:
     try:
         from torchao.quantization import Int8WeightOnlyConfig, quantize_
     except ImportError:
-        raise BondhuError("chat.fast_quantization=int8 needs torchao: pip install torchao "
-                          "(or set chat.fast_quantization=none)") from None
+        raise BondhuError(
+            "chat.fast_quantization=int8 needs torchao: pip install torchao (or set chat.fast_quantization=none)"
+        ) from None
     # torchao would otherwise set inductor's tuning flags for the whole process; the decoder
     # passes them to its own compile instead.
     quantize_(model, Int8WeightOnlyConfig(set_inductor_config=False))
@@ -303,8 +329,16 @@ def load_fast(run: str | Path, cfg: BondhuConfig | None = None, dtype: str = "au
     model, tokenizer, cfg = merged_model(run, dtype, device_map={"": 0} if on_gpu else None, cfg=cfg)
     model.config.use_cache = True
     fuse_projections(model)
-    return LoadedModel(model, tokenizer, cfg, cfg.model.name_or_path, str(RunDir(run).adapter), "fast",
-                       merged=True, decoder=decoder_for(model, cfg.chat, compiled=on_gpu))
+    return LoadedModel(
+        model,
+        tokenizer,
+        cfg,
+        cfg.model.name_or_path,
+        str(RunDir(run).adapter),
+        "fast",
+        merged=True,
+        decoder=decoder_for(model, cfg.chat, compiled=on_gpu),
+    )
 
 
 def decoder_for(model, chat: ChatConfig, compiled: bool) -> FastDecoder:
@@ -315,8 +349,12 @@ def decoder_for(model, chat: ChatConfig, compiled: bool) -> FastDecoder:
     int8 = chat.fast_quantization == "int8"
     if int8:
         quantize_int8(model)
-    decoder = FastDecoder(model, capacity=chat.context_tokens, compiled=compiled,
-                          compile_options=INT8_COMPILE_OPTIONS if int8 else COMPILE_OPTIONS)
+    decoder = FastDecoder(
+        model,
+        capacity=chat.context_tokens,
+        compiled=compiled,
+        compile_options=INT8_COMPILE_OPTIONS if int8 else COMPILE_OPTIONS,
+    )
     if compiled:
         with torch.inference_mode():
             decoder.warm_up()

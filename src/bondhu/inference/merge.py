@@ -8,8 +8,9 @@ from bondhu.config import BondhuConfig
 from bondhu.run import RunDir
 
 
-def merged_model(run: str | Path, dtype: str = "auto", device_map: str | dict | None = None,
-                 cfg: BondhuConfig | None = None):
+def merged_model(
+    run: str | Path, dtype: str = "auto", device_map: str | dict | None = None, cfg: BondhuConfig | None = None
+):
     """The run's base model, unquantized, with the adapter merged in; returns (model, tokenizer, config).
     ``cfg``: the run's config, when the caller has already read it.
 

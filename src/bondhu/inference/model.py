@@ -72,8 +72,13 @@ def _load_plain(path: Path) -> LoadedModel:
 def generation_kwargs(loaded: LoadedModel, settings: GenerationSettings) -> dict:
     """The keyword arguments ``model.generate`` gets for ``settings`` (stop tokens, sampling, limits)."""
     tok = loaded.tokenizer
-    kwargs = dict(max_new_tokens=settings.max_new_tokens, eos_token_id=loaded.stop_ids, pad_token_id=tok.pad_token_id,
-                  repetition_penalty=settings.repetition_penalty, use_cache=True)
+    kwargs = dict(
+        max_new_tokens=settings.max_new_tokens,
+        eos_token_id=loaded.stop_ids,
+        pad_token_id=tok.pad_token_id,
+        repetition_penalty=settings.repetition_penalty,
+        use_cache=True,
+    )
     if settings.samples:
         kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k)
     else:
@@ -93,8 +98,13 @@ def prompt_ids(loaded: LoadedModel, messages: list[dict]) -> list[int]:
     return loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def generate(loaded: LoadedModel, conversations: list[list[dict]], settings: GenerationSettings,
-             batch_size: int = 8, base: bool = False) -> list[str]:
+def generate(
+    loaded: LoadedModel,
+    conversations: list[list[dict]],
+    settings: GenerationSettings,
+    batch_size: int = 8,
+    base: bool = False,
+) -> list[str]:
     """Reply to each conversation (batched, left-padded, KV cache); ``base`` disables the adapter.
 
     The fast backend replies one conversation at a time through its decoder: at batch 1 it is
@@ -112,13 +122,13 @@ def generate(loaded: LoadedModel, conversations: list[list[dict]], settings: Gen
     with loaded.lock, loaded.adapter_off(base), torch.inference_mode():
         for start in range(0, len(conversations), batch_size):
             _seed(settings)
-            batch = [prompt_ids(loaded, c) for c in conversations[start:start + batch_size]]
+            batch = [prompt_ids(loaded, c) for c in conversations[start : start + batch_size]]
             width = max(map(len, batch))
             ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
             mask = torch.zeros_like(ids)
             for i, row in enumerate(batch):
-                ids[i, width - len(row):] = torch.tensor(row)
-                mask[i, width - len(row):] = 1
+                ids[i, width - len(row) :] = torch.tensor(row)
+                mask[i, width - len(row) :] = 1
             out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
             replies += [tok.decode(o[width:], skip_special_tokens=True).strip() for o in out]
     return replies
@@ -150,9 +160,14 @@ class Usage:
     completion_tokens: int = 0
 
 
-def stream(loaded: LoadedModel, prompt: list[int], settings: GenerationSettings,
-           stop: threading.Event | None = None, usage: Usage | None = None,
-           wait_s: float | None = None) -> Iterator[str]:
+def stream(
+    loaded: LoadedModel,
+    prompt: list[int],
+    settings: GenerationSettings,
+    stop: threading.Event | None = None,
+    usage: Usage | None = None,
+    wait_s: float | None = None,
+) -> Iterator[str]:
     """Yield the reply to ``prompt`` (token ids from ``prompt_ids``) piece by piece; ``stop`` ends it early.
 
     ``usage`` gets the number of tokens generated. ``wait_s``: how long to wait for the model
@@ -177,8 +192,13 @@ def stream(loaded: LoadedModel, prompt: list[int], settings: GenerationSettings,
     ids = torch.tensor([prompt], device=device)
     # The streamer itself never times out: the wait for the model lock is bounded by wait_s instead.
     streamer = _Counting(tok, skip_prompt=True, skip_special_tokens=True, timeout=None)
-    kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
-                  stopping_criteria=StoppingCriteriaList([_Stop()]), **generation_kwargs(loaded, settings))
+    kwargs = dict(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        streamer=streamer,
+        stopping_criteria=StoppingCriteriaList([_Stop()]),
+        **generation_kwargs(loaded, settings),
+    )
     errors: list[BaseException] = []
 
     def work():
@@ -206,8 +226,9 @@ def stream(loaded: LoadedModel, prompt: list[int], settings: GenerationSettings,
         raise errors[0]
 
 
-def _generate(loaded: LoadedModel, prompt: list[int], settings: GenerationSettings, stop: threading.Event,
-              streamer, kwargs: dict) -> None:
+def _generate(
+    loaded: LoadedModel, prompt: list[int], settings: GenerationSettings, stop: threading.Event, streamer, kwargs: dict
+) -> None:
     """One reply into ``streamer``, with the model lock held: ``generate``, or the fast decoder."""
     import torch
 

@@ -19,6 +19,23 @@ def assess(text: str) -> Assessment:
     return _DEFAULT.assess(text)
 
 
-__all__ = ["PLACEHOLDER", "SAFETY_NOTE", "Assessment", "CrisisDetector", "Detector", "SafetyLayer", "allowed_numbers",
-           "assess", "chosen_regions", "clean", "concern_check_in", "crisis_reply", "detect_script",
-           "filter_unlisted_numbers", "fold", "helpline_entries", "load_helplines", "unsafe_reason"]
+__all__ = [
+    "PLACEHOLDER",
+    "SAFETY_NOTE",
+    "Assessment",
+    "CrisisDetector",
+    "Detector",
+    "SafetyLayer",
+    "allowed_numbers",
+    "assess",
+    "chosen_regions",
+    "clean",
+    "concern_check_in",
+    "crisis_reply",
+    "detect_script",
+    "filter_unlisted_numbers",
+    "fold",
+    "helpline_entries",
+    "load_helplines",
+    "unsafe_reason",
+]

@@ -21,9 +21,17 @@ def conversation_text(e: Example, window: int = 3) -> str:
 RANKS = {"none": 0, "concern": 1, "crisis": 2}
 
 
-def combine_arrays(lex: np.ndarray, means: np.ndarray, concern: np.ndarray, crisis: np.ndarray, concern_at: float,
-                   crisis_at: float, lexicon_at: float, escalate_at: float,
-                   with_intent: np.ndarray | None = None) -> np.ndarray:
+def combine_arrays(
+    lex: np.ndarray,
+    means: np.ndarray,
+    concern: np.ndarray,
+    crisis: np.ndarray,
+    concern_at: float,
+    crisis_at: float,
+    lexicon_at: float,
+    escalate_at: float,
+    with_intent: np.ndarray | None = None,
+) -> np.ndarray:
     """``bondhu.safety.detector.combine`` over arrays: level ranks (0 none, 1 concern, 2 crisis)
     from the lexicon's ranks, its means flags (and means-with-intent flags) and the classifier's
     probabilities."""
@@ -36,8 +44,9 @@ def combine_arrays(lex: np.ndarray, means: np.ndarray, concern: np.ndarray, cris
     return np.maximum(lexr, model)
 
 
-def choose_thresholds(model: clf.Classifier, dev: list[Example], target_recall: float = 0.98,
-                      max_crisis_false_alarms: float = 0.02) -> dict:
+def choose_thresholds(
+    model: clf.Classifier, dev: list[Example], target_recall: float = 0.98, max_crisis_false_alarms: float = 0.02
+) -> dict:
     """Set ``model``'s thresholds from ``dev`` and return the development figures they give.
 
     First ``concern_at`` and ``lexicon_at``: of the pairs whose recall on development positives
@@ -74,15 +83,28 @@ def choose_thresholds(model: clf.Classifier, dev: list[Example], target_recall: 
             if (lv[~pos] == 2).mean() <= max_crisis_false_alarms:
                 crisis_best = min(crisis_best, (-int((lv[is_crisis] == 2).sum()), float(cr + ma), float(cr), float(ma)))
     _, _, crisis_at, escalate_at = crisis_best
-    model.concern_at, model.crisis_at, model.lexicon_at, model.escalate_at = concern_at, crisis_at, lexicon_at, escalate_at
+    model.concern_at, model.crisis_at, model.lexicon_at, model.escalate_at = (
+        concern_at,
+        crisis_at,
+        lexicon_at,
+        escalate_at,
+    )
     lv = levels(concern_at, crisis_at, lexicon_at, escalate_at)
-    return {"concern_at": concern_at, "crisis_at": crisis_at, "lexicon_at": lexicon_at, "escalate_at": escalate_at,
-            "dev_recall": float((lv[pos] > 0).mean()), "dev_any_false_alarms": float((lv[~pos] > 0).mean()),
-            "dev_crisis_false_alarms": float((lv[~pos] == 2).mean()),
-            "dev_crisis_as_crisis": float((lv[is_crisis] == 2).mean())}
+    return {
+        "concern_at": concern_at,
+        "crisis_at": crisis_at,
+        "lexicon_at": lexicon_at,
+        "escalate_at": escalate_at,
+        "dev_recall": float((lv[pos] > 0).mean()),
+        "dev_any_false_alarms": float((lv[~pos] > 0).mean()),
+        "dev_crisis_false_alarms": float((lv[~pos] == 2).mean()),
+        "dev_crisis_as_crisis": float((lv[is_crisis] == 2).mean()),
+    }
 
 
-def build(train: list[Example], dev: list[Example], seed: int = 0, target_recall: float = 0.98) -> tuple[clf.Classifier, dict]:
+def build(
+    train: list[Example], dev: list[Example], seed: int = 0, target_recall: float = 0.98
+) -> tuple[clf.Classifier, dict]:
     """Train on ``train`` (multi-turn examples as their joined turns), tune on ``dev``."""
     model = clf.train([conversation_text(e) for e in train], [e.label for e in train], seed=seed)
     figures = choose_thresholds(model, dev, target_recall)

@@ -30,9 +30,20 @@ import unicodedata
 _NUKTA = {"\u09df": "\u09af\u09bc", "\u09dc": "\u09a1\u09bc", "\u09dd": "\u09a2\u09bc"}
 INVISIBLE = re.compile("[\u200b-\u200f\u00ad\u2060-\u2064\ufeff\u034f\u180e]")
 _EMOJI_WORDS = {
-    "💊": " pills ", "🔪": " knife ", "🗡": " knife ", "🩸": " blood ", "🪢": " rope ", "🔫": " gun ",
-    "☠": " death ", "⚰": " death ", "🪦": " death ", "😂": " haha ", "🤣": " haha ", "😆": " haha ",
-    "😹": " haha ", "💀": " haha ",  # "I'm dead 💀" is laughter in chat
+    "💊": " pills ",
+    "🔪": " knife ",
+    "🗡": " knife ",
+    "🩸": " blood ",
+    "🪢": " rope ",
+    "🔫": " gun ",
+    "☠": " death ",
+    "⚰": " death ",
+    "🪦": " death ",
+    "😂": " haha ",
+    "🤣": " haha ",
+    "😆": " haha ",
+    "😹": " haha ",
+    "💀": " haha ",  # "I'm dead 💀" is laughter in chat
 }
 _EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d\u20e3]")
 _REPEAT = re.compile(r"(.)\1{2,}")
@@ -62,18 +73,88 @@ def clean(text: str) -> str:
 _VIRAMA, _NUKTA_SIGN = "\u09cd", "\u09bc"
 # Bengali letters to Latin, already folded: aspirates lose their h, sibilants are s, ব/ভ are b.
 _BN = {
-    "অ": "", "আ": "a", "ই": "i", "ঈ": "i", "উ": "u", "ঊ": "u", "ঋ": "ri", "এ": "e", "ঐ": "oi", "ও": "",
-    "ঔ": "ou", "া": "a", "ি": "i", "ী": "i", "ু": "u", "ূ": "u", "ৃ": "ri", "ে": "e", "ৈ": "oi", "ো": "",
-    "ৌ": "ou", "ক": "k", "খ": "k", "গ": "g", "ঘ": "g", "ঙ": "ng", "চ": "c", "ছ": "c", "জ": "j", "ঝ": "j",
-    "ঞ": "n", "ট": "t", "ঠ": "t", "ড": "d", "ঢ": "d", "ণ": "n", "ত": "t", "থ": "t", "দ": "d", "ধ": "d",
-    "ন": "n", "প": "p", "ফ": "f", "ব": "b", "ভ": "b", "ম": "m", "য": "j", "র": "r", "ল": "l", "শ": "s",
-    "ষ": "s", "স": "s", "হ": "h", "ৎ": "t", "ং": "ng", "ঃ": "", "ঁ": "", "ৗ": "u",
+    "অ": "",
+    "আ": "a",
+    "ই": "i",
+    "ঈ": "i",
+    "উ": "u",
+    "ঊ": "u",
+    "ঋ": "ri",
+    "এ": "e",
+    "ঐ": "oi",
+    "ও": "",
+    "ঔ": "ou",
+    "া": "a",
+    "ি": "i",
+    "ী": "i",
+    "ু": "u",
+    "ূ": "u",
+    "ৃ": "ri",
+    "ে": "e",
+    "ৈ": "oi",
+    "ো": "",
+    "ৌ": "ou",
+    "ক": "k",
+    "খ": "k",
+    "গ": "g",
+    "ঘ": "g",
+    "ঙ": "ng",
+    "চ": "c",
+    "ছ": "c",
+    "জ": "j",
+    "ঝ": "j",
+    "ঞ": "n",
+    "ট": "t",
+    "ঠ": "t",
+    "ড": "d",
+    "ঢ": "d",
+    "ণ": "n",
+    "ত": "t",
+    "থ": "t",
+    "দ": "d",
+    "ধ": "d",
+    "ন": "n",
+    "প": "p",
+    "ফ": "f",
+    "ব": "b",
+    "ভ": "b",
+    "ম": "m",
+    "য": "j",
+    "র": "r",
+    "ল": "l",
+    "শ": "s",
+    "ষ": "s",
+    "স": "s",
+    "হ": "h",
+    "ৎ": "t",
+    "ং": "ng",
+    "ঃ": "",
+    "ঁ": "",
+    "ৗ": "u",
 }
 _BN_AFTER_NUKTA = {"য": "y", "ড": "r", "ঢ": "r"}
 # Latin chat spellings, longest first: "chh" and "ch" are চ/ছ, "sh" is শ, "ph" is ফ, "w" is ও/য়.
-_LATIN = [("chh", "c"), ("kkh", "k"), ("ch", "c"), ("sh", "s"), ("ph", "f"), ("kh", "k"), ("gh", "g"),
-          ("jh", "j"), ("th", "t"), ("dh", "d"), ("bh", "b"), ("rh", "r"), ("v", "b"), ("z", "j"), ("q", "k"),
-          ("x", "ks"), ("w", ""), ("o", ""), ("h", "h")]
+_LATIN = [
+    ("chh", "c"),
+    ("kkh", "k"),
+    ("ch", "c"),
+    ("sh", "s"),
+    ("ph", "f"),
+    ("kh", "k"),
+    ("gh", "g"),
+    ("jh", "j"),
+    ("th", "t"),
+    ("dh", "d"),
+    ("bh", "b"),
+    ("rh", "r"),
+    ("v", "b"),
+    ("z", "j"),
+    ("q", "k"),
+    ("x", "ks"),
+    ("w", ""),
+    ("o", ""),
+    ("h", "h"),
+]
 _LATIN_RE = re.compile("|".join(re.escape(a) for a, _ in _LATIN))
 _LATIN_MAP = dict(_LATIN)
 
@@ -83,7 +164,7 @@ def _fold_bengali(word: str) -> str:
     i = 0
     while i < len(word):
         ch, nxt = word[i], word[i + 1] if i + 1 < len(word) else ""
-        if ch == "ক" and word[i + 1: i + 3] == _VIRAMA + "ষ":  # ক্ষ is said kh: Banglish writes khoma
+        if ch == "ক" and word[i + 1 : i + 3] == _VIRAMA + "ষ":  # ক্ষ is said kh: Banglish writes khoma
             out.append("k")
             i += 3
             continue

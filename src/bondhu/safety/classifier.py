@@ -20,8 +20,8 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-from scipy import sparse
 import sklearn
+from scipy import sparse
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -53,16 +53,38 @@ def concept_features(texts) -> list[dict[str, float]]:
 
 def build_pipeline(c: float = 4.0, seed: int = 0) -> Pipeline:
     """The untrained model: features (see the module docstring) into logistic regression."""
-    text = make_pipeline(FunctionTransformer(fold_all), FeatureUnion([
-        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, max_features=60000,
-                                  sublinear_tf=True)),
-        ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, max_features=20000,
-                                  token_pattern=r"\S+", sublinear_tf=True)),
-    ]))
+    text = make_pipeline(
+        FunctionTransformer(fold_all),
+        FeatureUnion(
+            [
+                (
+                    "chars",
+                    TfidfVectorizer(
+                        analyzer="char_wb", ngram_range=(2, 5), min_df=2, max_features=60000, sublinear_tf=True
+                    ),
+                ),
+                (
+                    "words",
+                    TfidfVectorizer(
+                        analyzer="word",
+                        ngram_range=(1, 2),
+                        min_df=2,
+                        max_features=20000,
+                        token_pattern=r"\S+",
+                        sublinear_tf=True,
+                    ),
+                ),
+            ]
+        ),
+    )
     concepts = make_pipeline(FunctionTransformer(concept_features), DictVectorizer())
     features = FeatureUnion([("text", text), ("concepts", concepts)])
-    return Pipeline([("features", features),
-                     ("model", LogisticRegression(C=c, max_iter=3000, class_weight="balanced", random_state=seed))])
+    return Pipeline(
+        [
+            ("features", features),
+            ("model", LogisticRegression(C=c, max_iter=3000, class_weight="balanced", random_state=seed)),
+        ]
+    )
 
 
 @dataclass
@@ -106,8 +128,18 @@ class Classifier:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         self.meta["sklearn"] = sklearn.__version__
-        joblib.dump({"pipeline": self.pipeline, "crisis_at": self.crisis_at, "concern_at": self.concern_at,
-                     "lexicon_at": self.lexicon_at, "escalate_at": self.escalate_at, "meta": self.meta}, path, compress=("xz", 6))
+        joblib.dump(
+            {
+                "pipeline": self.pipeline,
+                "crisis_at": self.crisis_at,
+                "concern_at": self.concern_at,
+                "lexicon_at": self.lexicon_at,
+                "escalate_at": self.escalate_at,
+                "meta": self.meta,
+            },
+            path,
+            compress=("xz", 6),
+        )
         return path
 
 
@@ -129,9 +161,16 @@ def load(path: str | Path | None = None) -> Classifier:
         raise BondhuError(f"{path}: crisis classifier not found; rebuild it with `bondhu safety train`")
     try:
         blob = joblib.load(path)
-        return Classifier(blob["pipeline"], blob["crisis_at"], blob["concern_at"], blob.get("meta", {}),
-                          blob.get("lexicon_at", 0.0), blob.get("escalate_at", 0.0))
+        return Classifier(
+            blob["pipeline"],
+            blob["crisis_at"],
+            blob["concern_at"],
+            blob.get("meta", {}),
+            blob.get("lexicon_at", 0.0),
+            blob.get("escalate_at", 0.0),
+        )
     except Exception as err:  # a truncated file or one from an incompatible scikit-learn
-        raise BondhuError(f"{path}: crisis classifier cannot be loaded ({type(err).__name__}: {err}); "
-                          "rebuild it with `bondhu safety train`") from None
-
+        raise BondhuError(
+            f"{path}: crisis classifier cannot be loaded ({type(err).__name__}: {err}); "
+            "rebuild it with `bondhu safety train`"
+        ) from None

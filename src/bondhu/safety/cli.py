@@ -10,8 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-safety_app = typer.Typer(no_args_is_help=True, help="Check messages for crisis risk, score a labelled set, "
-                                                   "rebuild the classifier.")
+safety_app = typer.Typer(
+    no_args_is_help=True, help="Check messages for crisis risk, score a labelled set, rebuild the classifier."
+)
 console = Console()
 DATA = Path("data/safety")
 
@@ -23,8 +24,9 @@ def _pct(x: float | None) -> str:
 @safety_app.command("check")
 def check(
     text: str = typer.Argument(..., help="The newest user message"),
-    history: Optional[List[str]] = typer.Option(None, "--history", "-H", help="An earlier user message (repeatable, "
-                                                                             "oldest first)"),
+    history: Optional[List[str]] = typer.Option(
+        None, "--history", "-H", help="An earlier user message (repeatable, oldest first)"
+    ),
     classifier: Optional[Path] = typer.Option(None, "--classifier", help="A model file from `bondhu safety train`"),
 ):
     """Print the level (crisis, concern, none), the category and the reasons."""
@@ -63,17 +65,28 @@ def evaluate(
     detector = CrisisDetector(clf.load(classifier) if classifier else None)
     levels = [detector.assess_conversation(e.turns).level for e in examples]
     out = report(examples, levels)
-    console.print(_table(f"{file} · {len(examples)} messages", {"all": out["overall"], **out["by_script"],
-                                                                 "multi-turn": out["multi_turn"]}))
+    console.print(
+        _table(
+            f"{file} · {len(examples)} messages",
+            {"all": out["overall"], **out["by_script"], "multi-turn": out["multi_turn"]},
+        )
+    )
     console.print(_table("per category", out["by_category"]))
     if out["method_as_crisis"] is not None:
         console.print(f"method with intent answered as crisis: {_pct(out['method_as_crisis'])}")
-    for title, key in (("misses", "misses"), ("false alarms", "false_alarms"), ("method not crisis", "method_not_crisis")):
+    for title, key in (
+        ("misses", "misses"),
+        ("false alarms", "false_alarms"),
+        ("method not crisis", "method_not_crisis"),
+    ):
         if out[key]:
             console.print(f"[bold]{title}[/] ({len(out[key])}):")
             for m in out[key]:
-                console.print(f"  {m['where']} [{m.get('category', 'method')}, got {m['got']}] {m['text']}",
-                              highlight=False, markup=False)
+                console.print(
+                    f"  {m['where']} [{m.get('category', 'method')}, got {m['got']}] {m['text']}",
+                    highlight=False,
+                    markup=False,
+                )
     if output:
         output.write_text(json.dumps(out, ensure_ascii=False, indent=2), "utf-8")
         console.print(f"report: {output}")
@@ -98,8 +111,12 @@ def train(
     model, figures = build(load_set(train_file), load_set(dev_file), seed, target_recall)
     path = model.save(output or clf.bundled_path())
     size = path.stat().st_size / 2**20
-    console.print(f"trained on {model.meta['n_train']} messages in {time.perf_counter() - start:.1f} s; "
-                  f"thresholds concern {figures['concern_at']:.2f}, crisis {figures['crisis_at']:.2f}")
-    console.print(f"development: recall {_pct(figures['dev_recall'])}, crisis false alarms "
-                  f"{_pct(figures['dev_crisis_false_alarms'])}, any false alarms {_pct(figures['dev_any_false_alarms'])}")
+    console.print(
+        f"trained on {model.meta['n_train']} messages in {time.perf_counter() - start:.1f} s; "
+        f"thresholds concern {figures['concern_at']:.2f}, crisis {figures['crisis_at']:.2f}"
+    )
+    console.print(
+        f"development: recall {_pct(figures['dev_recall'])}, crisis false alarms "
+        f"{_pct(figures['dev_crisis_false_alarms'])}, any false alarms {_pct(figures['dev_any_false_alarms'])}"
+    )
     console.print(f"written {path} ({size:.2f} MB)")

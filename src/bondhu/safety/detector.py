@@ -17,16 +17,20 @@ from bondhu.safety import classifier as clf
 from bondhu.safety.lexicon import judge, pool
 
 RANK = {"none": 0, "concern": 1, "crisis": 2}
-_RO_WORDS = set("ami amar amake tumi tomar apni apnar ki keno kemon ache achhe nai nei na kichu kisu kicu r ar "
-                "valo bhalo lage lagche lagse korbo korchi korsi krbo jabo jamu hobe hoye hoy eta oita sob shob "
-                "ekta onek khub mone mon chai cai icche iccha kore diye dibo debo theke jonno jibon life ta "
-                "tai kintu tobe bolo bol bolte parchi parina pari jani bujhi".split())
-_EN_WORDS = set("i i'm im me my the a an is are was am to of and in it that this you your what do don't dont "
-                "not can can't cant will want with for on at be have just so but feel like".split())
+_RO_WORDS = set(
+    "ami amar amake tumi tomar apni apnar ki keno kemon ache achhe nai nei na kichu kisu kicu r ar "
+    "valo bhalo lage lagche lagse korbo korchi korsi krbo jabo jamu hobe hoye hoy eta oita sob shob "
+    "ekta onek khub mone mon chai cai icche iccha kore diye dibo debo theke jonno jibon life ta "
+    "tai kintu tobe bolo bol bolte parchi parina pari jani bujhi".split()
+)
+_EN_WORDS = set(
+    "i i'm im me my the a an is are was am to of and in it that this you your what do don't dont "
+    "not can can't cant will want with for on at be have just so but feel like".split()
+)
 
 
 def detect_script(text: str) -> str:
-    """"bengali", "romanized", "english" or "mixed", from letters and common words."""
+    """ "bengali", "romanized", "english" or "mixed", from letters and common words."""
     bn = sum("\u0980" <= c <= "\u09ff" for c in text)
     la = sum(c.isascii() and c.isalpha() for c in text)
     if bn and la and min(bn, la) / (bn + la) >= 0.15:
@@ -78,8 +82,16 @@ class Detector(Protocol):
 _CLASSIFIER_CATEGORY = "classifier"
 
 
-def combine(lexicon: str, model: str, risk: float, concern_at: float, means: bool = False,
-            lexicon_at: float = 0.0, escalate_at: float = 0.0, with_intent: bool = False) -> str:
+def combine(
+    lexicon: str,
+    model: str,
+    risk: float,
+    concern_at: float,
+    means: bool = False,
+    lexicon_at: float = 0.0,
+    escalate_at: float = 0.0,
+    with_intent: bool = False,
+) -> str:
     """The detector's level from its two parts.
 
     - The lexicon's alarm counts where the classifier's risk is at least ``lexicon_at`` (chosen
@@ -126,21 +138,31 @@ class CrisisDetector:
     def _score(self, texts: list[str]) -> list[Assessment]:
         model = self.classifier.levels(texts) if self.use_classifier else [("none", 0.0)] * len(texts)
         c = self.classifier
-        concern_at, lexicon_at, escalate_at = (c.concern_at, c.lexicon_at, c.escalate_at) if self.use_classifier \
-            else (0.0, 0.0, 0.0)
+        concern_at, lexicon_at, escalate_at = (
+            (c.concern_at, c.lexicon_at, c.escalate_at) if self.use_classifier else (0.0, 0.0, 0.0)
+        )
         out = []
         for text, (m_level, score) in zip(texts, model):
             lex = judge(text) if self.use_lexicon else None
             lex_level = lex.level if lex else "none"
             means = self.use_lexicon and bool(pool(text).get("method"))
-            level = combine(lex_level, m_level, score, concern_at, means, lexicon_at, escalate_at,
-                            with_intent=bool(lex) and lex_level == "crisis" and lex.category == "method")
+            level = combine(
+                lex_level,
+                m_level,
+                score,
+                concern_at,
+                means,
+                lexicon_at,
+                escalate_at,
+                with_intent=bool(lex) and lex_level == "crisis" and lex.category == "method",
+            )
             category = (lex.category if lex_level != "none" else None) or _CLASSIFIER_CATEGORY
             reasons = list(lex.reasons) if lex_level != "none" else []
             if m_level != "none":
                 reasons.append(f"classifier: {m_level} (risk {score:.2f})")
-            out.append(Assessment(level, category if level != "none" else None, tuple(reasons),
-                                  detect_script(text), score))
+            out.append(
+                Assessment(level, category if level != "none" else None, tuple(reasons), detect_script(text), score)
+            )
         return out
 
     def assess(self, text: str) -> Assessment:
@@ -156,8 +178,8 @@ class CrisisDetector:
         turns = [t for t in user_turns if t and t.strip()]
         if not turns:
             return Assessment("none")
-        recent = turns[-self.window:]
-        earlier = turns[-(self.elevated_turns + 1):-1]
+        recent = turns[-self.window :]
+        earlier = turns[-(self.elevated_turns + 1) : -1]
         texts = [recent[-1]]
         if len(recent) > 1:
             texts += ["\n".join(recent), "\n".join(recent[:-1])]
@@ -170,10 +192,22 @@ class CrisisDetector:
             # The turns together count only where the newest turn raised them: an earlier
             # crisis on its own is handled by elevation, not by repeating the crisis reply.
             if RANK[together.level] > max(RANK[newest.level], RANK[before.level]):
-                result = Assessment(together.level, together.category,
-                                    ("conversation: recent turns together",) + together.reasons,
-                                    newest.script, together.score, from_context=True)
-        prior = scored[3 if len(recent) > 1 else 1:]
+                result = Assessment(
+                    together.level,
+                    together.category,
+                    ("conversation: recent turns together",) + together.reasons,
+                    newest.script,
+                    together.score,
+                    from_context=True,
+                )
+        prior = scored[3 if len(recent) > 1 else 1 :]
         elevated = any(a.is_crisis for a in prior) or (len(recent) > 1 and scored[2].is_crisis)
-        return Assessment(result.level, result.category, result.reasons, newest.script, result.score,
-                          elevated=elevated, from_context=result.from_context)
+        return Assessment(
+            result.level,
+            result.category,
+            result.reasons,
+            newest.script,
+            result.score,
+            elevated=elevated,
+            from_context=result.from_context,
+        )

@@ -56,8 +56,9 @@ def _check(row: dict, path: Path, line: int) -> Example:
         history = tuple(h.strip() for h in history.split(HISTORY_SEP.strip()) if h.strip())
     if not all(isinstance(h, str) for h in history):
         raise DataError(str(path), line, "history", "expected a list of strings")
-    return Example(row["label"], row["category"], row["script"], row["dialect"], row["text"].strip(),
-                   tuple(history), where)
+    return Example(
+        row["label"], row["category"], row["script"], row["dialect"], row["text"].strip(), tuple(history), where
+    )
 
 
 def load_set(path: str | Path) -> list[Example]:
@@ -92,8 +93,11 @@ def write_set(examples: list[Example], path: str | Path) -> Path:
     path = Path(path)
     lines = ["\t".join(COLUMNS)]
     for e in examples:
-        lines.append("\t".join([e.label, e.category, e.script, e.dialect, _flat(e.text),
-                                HISTORY_SEP.join(_flat(h) for h in e.history)]))
+        lines.append(
+            "\t".join(
+                [e.label, e.category, e.script, e.dialect, _flat(e.text), HISTORY_SEP.join(_flat(h) for h in e.history)]
+            )
+        )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -102,10 +106,14 @@ def _rates(pairs: list[tuple[Example, str]]) -> dict:
     pos = [(e, lv) for e, lv in pairs if e.positive]
     neg = [(e, lv) for e, lv in pairs if not e.positive]
     found = sum(lv != "none" for _, lv in pos)
-    return {"n": len(pairs), "positives": len(pos), "negatives": len(neg),
-            "recall": found / len(pos) if pos else None,
-            "crisis_false_alarms": sum(lv == "crisis" for _, lv in neg) / len(neg) if neg else None,
-            "any_false_alarms": sum(lv != "none" for _, lv in neg) / len(neg) if neg else None}
+    return {
+        "n": len(pairs),
+        "positives": len(pos),
+        "negatives": len(neg),
+        "recall": found / len(pos) if pos else None,
+        "crisis_false_alarms": sum(lv == "crisis" for _, lv in neg) / len(neg) if neg else None,
+        "any_false_alarms": sum(lv != "none" for _, lv in neg) / len(neg) if neg else None,
+    }
 
 
 def report(examples: list[Example], levels: list[str]) -> dict:
@@ -124,9 +132,15 @@ def report(examples: list[Example], levels: list[str]) -> dict:
         "by_category": {k: _rates(v) for k, v in sorted(groups["category"].items())},
         "multi_turn": _rates(multi),
         "method_as_crisis": (sum(lv == "crisis" for _, lv in method) / len(method)) if method else None,
-        "misses": [{"where": e.where, "label": e.label, "category": e.category, "script": e.script,
-                    "text": e.text, "got": lv} for e, lv in pairs if e.positive and lv == "none"],
-        "false_alarms": [{"where": e.where, "category": e.category, "script": e.script, "text": e.text,
-                          "got": lv} for e, lv in pairs if not e.positive and lv != "none"],
+        "misses": [
+            {"where": e.where, "label": e.label, "category": e.category, "script": e.script, "text": e.text, "got": lv}
+            for e, lv in pairs
+            if e.positive and lv == "none"
+        ],
+        "false_alarms": [
+            {"where": e.where, "category": e.category, "script": e.script, "text": e.text, "got": lv}
+            for e, lv in pairs
+            if not e.positive and lv != "none"
+        ],
         "method_not_crisis": [{"where": e.where, "text": e.text, "got": lv} for e, lv in method if lv != "crisis"],
     }

@@ -10,15 +10,22 @@ from bondhu.safety.output import REPLACEMENT, unsafe_reason
 from bondhu.safety.replies import concern_check_in, crisis_reply, helpline_entries, load_helplines
 
 # Added to the system prompt after a concern or a recent crisis: the model keeps safety in view.
-SAFETY_NOTE = ("এই মানুষটি সম্প্রতি নিজের ক্ষতি বা মৃত্যুর কথা বলেছেন। উষ্ণ ও মনোযোগী থাকো, তাঁর নিরাপত্তার কথা মাথায় "
-               "রাখো, দরকার হলে সরাসরি জিজ্ঞেস করো তিনি নিরাপদ কি না, আর কখনো কোনো পদ্ধতি বা উপায়ের বিবরণ দিয়ো না।")
+SAFETY_NOTE = (
+    "এই মানুষটি সম্প্রতি নিজের ক্ষতি বা মৃত্যুর কথা বলেছেন। উষ্ণ ও মনোযোগী থাকো, তাঁর নিরাপত্তার কথা মাথায় "
+    "রাখো, দরকার হলে সরাসরি জিজ্ঞেস করো তিনি নিরাপদ কি না, আর কখনো কোনো পদ্ধতি বা উপায়ের বিবরণ দিয়ো না।"
+)
 
 
 class SafetyLayer:
     """Assess user turns, pick the fixed replies, and check and clean model output."""
 
-    def __init__(self, helplines: dict | None = None, regions: list[str] | None = None,
-                 detector: Detector | None = None, check_output: bool = True):
+    def __init__(
+        self,
+        helplines: dict | None = None,
+        regions: list[str] | None = None,
+        detector: Detector | None = None,
+        check_output: bool = True,
+    ):
         self.helplines, self.regions = helplines or load_helplines(), regions
         self.detector = detector or CrisisDetector()
         self.check_output = check_output

@@ -62,8 +62,11 @@ def _phrase(text: str) -> Phrase:
 def load_concepts(path: str | None = None, section: str = "concepts") -> dict[str, tuple[Phrase, ...]]:
     """The folded concepts of one section of ``concepts.yaml`` (the bundled file unless ``path``
     is given): ``concepts`` for user messages, ``output_concepts`` for model replies."""
-    raw = (Path(path).read_text("utf-8") if path
-           else resources.files("bondhu.safety").joinpath("concepts.yaml").read_text("utf-8"))
+    raw = (
+        Path(path).read_text("utf-8")
+        if path
+        else resources.files("bondhu.safety").joinpath("concepts.yaml").read_text("utf-8")
+    )
     data = yaml.safe_load(raw)[section]
     for name, phrases in data.items():
         bad = [p for p in phrases if not isinstance(p, str)]
@@ -90,8 +93,14 @@ def find(tokens: list[str], phrase: Phrase, used: set[int]) -> list[tuple[int, i
             continue
         j, ok = i, True
         for key, prefix in rest:
-            nxt = next((k for k in (j + 1, j + 2) if k < len(tokens) and k not in used
-                        and _word_match(tokens[k], key, prefix)), None)
+            nxt = next(
+                (
+                    k
+                    for k in (j + 1, j + 2)
+                    if k < len(tokens) and k not in used and _word_match(tokens[k], key, prefix)
+                ),
+                None,
+            )
             if nxt is None:
                 ok = False
                 break
@@ -123,7 +132,8 @@ def _negated(tokens: list[str], spans: list[tuple[int, int]], concepts: dict) ->
         a, b = span
         last = tokens[b - 1]
         fused = any(last.endswith(s) and len(last) > len(s) + 2 for s in _NEG_SUFFIXES)
-        return fused or (b < len(tokens) and tokens[b] in neg) or any(t in neg for t in tokens[max(0, a - 2):a])
+        return fused or (b < len(tokens) and tokens[b] in neg) or any(t in neg for t in tokens[max(0, a - 2) : a])
+
     return all(one(s) for s in spans)
 
 
@@ -179,26 +189,61 @@ def judge(text: str, concepts: dict | None = None) -> Verdict:
     death = (c.get("suicide") or c.get("die")) and not c["negated_die"]
     urge = c.get("want") or c.get("intent") or c.get("time")
     rules = [
-        ("crisis", "method", "a means with intent",
-         c.get("method") and ((c.get("intent") and (c.get("time") or death)) or (death and c.get("want"))
-                              or (c.get("suicide") and not c["negated_die"]) or c.get("act_done"))),
-        ("crisis", "suicidal_intent", "suicide with intent or a time",
-         c.get("suicide") and not c["negated_die"] and urge),
-        ("crisis", "plan_time", "no will to live, with a time or a plan",
-         c.get("no_will_to_live") and (c.get("time") or c.get("intent")) and c.get("method")),
-        ("crisis", "goodbye", "goodbye for ever",
-         c.get("goodbye") and (c.get("forever") or death or c.get("method") or c.get("no_will_to_live"))),
-        ("crisis", "hopeless_intent", "decided to go, after hopelessness or burden",
-         c.get("leaving") and c.get("decided") and (c.get("hopeless") or c.get("burden") or c.get("no_will_to_live"))),
+        (
+            "crisis",
+            "method",
+            "a means with intent",
+            c.get("method")
+            and (
+                (c.get("intent") and (c.get("time") or death))
+                or (death and c.get("want"))
+                or (c.get("suicide") and not c["negated_die"])
+                or c.get("act_done")
+            ),
+        ),
+        (
+            "crisis",
+            "suicidal_intent",
+            "suicide with intent or a time",
+            c.get("suicide") and not c["negated_die"] and urge,
+        ),
+        (
+            "crisis",
+            "plan_time",
+            "no will to live, with a time or a plan",
+            c.get("no_will_to_live") and (c.get("time") or c.get("intent")) and c.get("method"),
+        ),
+        (
+            "crisis",
+            "goodbye",
+            "goodbye for ever",
+            c.get("goodbye") and (c.get("forever") or death or c.get("method") or c.get("no_will_to_live")),
+        ),
+        (
+            "crisis",
+            "hopeless_intent",
+            "decided to go, after hopelessness or burden",
+            c.get("leaving")
+            and c.get("decided")
+            and (c.get("hopeless") or c.get("burden") or c.get("no_will_to_live")),
+        ),
         ("crisis", "self_harm", "self-harm now or planned", c.get("self_harm") and (c.get("intent") or c.get("time"))),
         ("concern", "death_wish", "no will to live", c.get("no_will_to_live")),
         ("concern", "death_wish", "wish to die", c.get("die") and c.get("want") and not c["negated_die"]),
         ("concern", "religious", "a prayer to be taken", c.get("god") and c.get("god_take")),
         ("concern", "burden", "feeling a burden", c.get("burden") and c.get("first_person")),
-        ("concern", "hopeless_intent", "hopeless, with ending in view",
-         c.get("hopeless") and (death or c.get("forever") or c.get("goodbye"))),
-        ("concern", "hopeless_intent", "going away, after hopelessness or burden",
-         c.get("leaving") and (c.get("hopeless") or c.get("burden"))),
+        (
+            "concern",
+            "hopeless_intent",
+            "hopeless, with ending in view",
+            c.get("hopeless") and (death or c.get("forever") or c.get("goodbye")),
+        ),
+        (
+            "concern",
+            "hopeless_intent",
+            "going away, after hopelessness or burden",
+            c.get("leaving") and (c.get("hopeless") or c.get("burden")),
+        ),
         ("concern", "self_harm", "self-harm", c.get("self_harm")),
         ("concern", "suicidal_intent", "suicide named", c.get("suicide") and not c["negated_die"]),
         ("concern", "method", "a means with a time", c.get("method") and c.get("time") and c.get("hopeless")),

@@ -17,8 +17,11 @@ PLACEHOLDER = "[নম্বর সরানো হয়েছে]"
 # with ASCII digits and no zero-width characters. Bengali suffixes may follow directly
 # ("৯১১তে"), so only a digit may not follow the run. A decimal ("3.5") has too few digits to count.
 _PHONE_RUN = re.compile(r"(?<![0-9+a-zA-Z])\+?\(?[0-9]+\)?(?:(?:[ \-]|\.(?=[0-9]))?\(?[0-9]+\)?)*(?![0-9])")
-_CALL_WORDS = re.compile(r"কল|ফোন|ডায়াল|হেল্পলাইন|হটলাইন|নম্বর|নাম্বার|যোগাযোগ|call|dial|phone|helpline|hotline|number|ring"
-                         r"|text|sms|whatsapp|contact|tel|kol|fon|nombor|nambar", re.IGNORECASE)
+_CALL_WORDS = re.compile(
+    r"কল|ফোন|ডায়াল|হেল্পলাইন|হটলাইন|নম্বর|নাম্বার|যোগাযোগ|call|dial|phone|helpline|hotline|number|ring"
+    r"|text|sms|whatsapp|contact|tel|kol|fon|nombor|nambar",
+    re.IGNORECASE,
+)
 # Dates, years and year ranges ("২০২৩-২০২৪ সেশন") are not phone numbers.
 _NOT_PHONE = re.compile(r"\d{1,2}[-/]\d{1,2}[-/]\d{2,4}|\d{4}-\d{2}-\d{2}|(?:19|20)\d\d(?:\s?-\s?(?:19|20)?\d\d)?")
 _UNIT_AFTER = re.compile(r"\s*(?:টাকা|taka|tk|৳|rupees?|rs\b|%|জন|people|km|kg)", re.IGNORECASE)
@@ -32,15 +35,19 @@ def _canonical(raw: str) -> str:
     for cc in _COUNTRY_CODES:
         # Without "+" a leading 91/880 is a country code only if a full national number follows.
         if digits.startswith(cc) and len(digits) - len(cc) >= (3 if intl else 9):
-            digits = digits[len(cc):]
+            digits = digits[len(cc) :]
             break
     return digits[1:] if digits.startswith("0") and len(digits) > 3 else digits  # drop the trunk 0
 
 
 def allowed_numbers(helplines: dict) -> set[str]:
     """Canonical digits (no country code, no trunk 0) of every number and tel in the helpline file."""
-    return {_canonical(n) for reg in helplines["regions"].values() for ln in reg["lines"]
-            for n in [ln["number"], ln["tel"], *ln.get("alt_numbers", [])]}
+    return {
+        _canonical(n)
+        for reg in helplines["regions"].values()
+        for ln in reg["lines"]
+        for n in [ln["number"], ln["tel"], *ln.get("alt_numbers", [])]
+    }
 
 
 def _is_listed(run: str, allowed: set[str]) -> bool:
@@ -61,7 +68,9 @@ def _phone_like(text: str, m: re.Match[str]) -> bool:
     if n < 3 or _NOT_PHONE.fullmatch(run.strip("+() ")) or _UNIT_AFTER.match(text, m.end()):
         return False
     # Short codes (911, 988, 16263) count only near a call word, so "৩০০ জন" or "page 112" stay.
-    return n >= 7 or bool(_CALL_WORDS.search(text[max(0, m.start() - 30): m.start()] + " " + text[m.end(): m.end() + 25]))
+    return n >= 7 or bool(
+        _CALL_WORDS.search(text[max(0, m.start() - 30) : m.start()] + " " + text[m.end() : m.end() + 25])
+    )
 
 
 def filter_unlisted_numbers(text: str, helplines: dict) -> str:

@@ -12,8 +12,10 @@ from __future__ import annotations
 from bondhu.safety.canonical import clean, fold_word, words
 from bondhu.safety.lexicon import find, load_concepts
 
-REPLACEMENT = ("আমি এই উত্তরটা দিতে পারব না, কারণ এতে এমন কিছু ছিল যা তোমার ক্ষতি করতে পারে। তোমার নিরাপত্তা "
-               "আমার কাছে সবচেয়ে জরুরি। তুমি কি এখন নিরাপদে আছ? চাইলে আমাকে বলো তোমার মনে কী চলছে।")
+REPLACEMENT = (
+    "আমি এই উত্তরটা দিতে পারব না, কারণ এতে এমন কিছু ছিল যা তোমার ক্ষতি করতে পারে। তোমার নিরাপত্তা "
+    "আমার কাছে সবচেয়ে জরুরি। তুমি কি এখন নিরাপদে আছ? চাইলে আমাকে বলো তোমার মনে কী চলছে।"
+)
 
 
 def unsafe_reason(text: str) -> str | None:

@@ -11,7 +11,15 @@ import re
 from importlib import resources
 from pathlib import Path
 
-_LINE_FIELDS = {"name": dict, "number": str, "tel": str, "hours": str, "languages": list, "description": str, "source": str}
+_LINE_FIELDS = {
+    "name": dict,
+    "number": str,
+    "tel": str,
+    "hours": str,
+    "languages": list,
+    "description": str,
+    "source": str,
+}
 
 
 def _need(obj, key: str, typ: type, where: str, src: str):
@@ -63,35 +71,50 @@ def crisis_reply(helplines: dict | None = None, regions: list[str] | None = None
     listing = []
     for reg in chosen:
         listing.append(f"{reg['name']}:")
-        listing += [f"• {ln['name']['bn']} ({ln['name']['en']}): {' বা '.join([ln['number'], *ln.get('alt_numbers', [])])}"
-                    f" ({ln['hours']}) — {ln['description']}" for ln in reg["lines"]]
-    return "\n\n".join([
-        "আমি এখানে আছি, তোমার কথা শুনছি। এত কষ্টের কথা আমাকে বলেছ, এটা সহজ ছিল না। "
-        "তুমি যা অনুভব করছ তা গুরুত্বপূর্ণ, আর তুমিও খুব গুরুত্বপূর্ণ।",
-        "আমি একটা এআই, তাই এই মুহূর্তে তোমার পাশে একজন মানুষ থাকা খুব দরকার। এখনই তোমার বিশ্বাসের কাউকে জানাও: "
-        "পরিবারের কেউ, বন্ধু বা শিক্ষক। অথবা নিচের কোনো হেল্পলাইনে ফোন করো। যা দিয়ে নিজের ক্ষতি হতে পারে, "
-        "সম্ভব হলে তা নিজের কাছ থেকে দূরে সরিয়ে রাখো। তুমি যদি এখনই বিপদে থাকো বা নিজেকে আঘাত করার খুব কাছাকাছি থাকো, "
-        "দেরি না করে জরুরি " + (f"নম্বরে ফোন করো: {', '.join(urgent)}।" if urgent else "সেবায় ফোন করো।"),
-        "\n".join(listing),
-        "আমি কোথাও যাচ্ছি না। তুমি চাইলে আমার সাথে কথা চালিয়ে যেতে পারো। এখন তোমার মনে কী চলছে, আমাকে একটু বলবে?",
-    ])
-
-
+        listing += [
+            f"• {ln['name']['bn']} ({ln['name']['en']}): {' বা '.join([ln['number'], *ln.get('alt_numbers', [])])}"
+            f" ({ln['hours']}) — {ln['description']}"
+            for ln in reg["lines"]
+        ]
+    return "\n\n".join(
+        [
+            "আমি এখানে আছি, তোমার কথা শুনছি। এত কষ্টের কথা আমাকে বলেছ, এটা সহজ ছিল না। "
+            "তুমি যা অনুভব করছ তা গুরুত্বপূর্ণ, আর তুমিও খুব গুরুত্বপূর্ণ।",
+            "আমি একটা এআই, তাই এই মুহূর্তে তোমার পাশে একজন মানুষ থাকা খুব দরকার। এখনই তোমার বিশ্বাসের কাউকে জানাও: "
+            "পরিবারের কেউ, বন্ধু বা শিক্ষক। অথবা নিচের কোনো হেল্পলাইনে ফোন করো। যা দিয়ে নিজের ক্ষতি হতে পারে, "
+            "সম্ভব হলে তা নিজের কাছ থেকে দূরে সরিয়ে রাখো। তুমি যদি এখনই বিপদে থাকো বা নিজেকে আঘাত করার খুব কাছাকাছি থাকো, "
+            "দেরি না করে জরুরি " + (f"নম্বরে ফোন করো: {', '.join(urgent)}।" if urgent else "সেবায় ফোন করো।"),
+            "\n".join(listing),
+            "আমি কোথাও যাচ্ছি না। তুমি চাইলে আমার সাথে কথা চালিয়ে যেতে পারো। এখন তোমার মনে কী চলছে, আমাকে একটু বলবে?",
+        ]
+    )
 
 
 def helpline_entries(helplines: dict, regions: list[str] | None) -> list[dict]:
     """The chosen regions' lines as flat records, for the API and the web page."""
     all_regions = helplines["regions"]
-    return [{"region": c, "region_name": all_regions[c]["name"], "name": ln["name"]["bn"], "name_en": ln["name"]["en"],
-             "number": ln["number"], "tel": ln["tel"], "hours": ln["hours"], "description": ln["description"],
-             "emergency": bool(ln.get("emergency"))}
-            for c in chosen_regions(helplines, regions) for ln in all_regions[c]["lines"]]
+    return [
+        {
+            "region": c,
+            "region_name": all_regions[c]["name"],
+            "name": ln["name"]["bn"],
+            "name_en": ln["name"]["en"],
+            "number": ln["number"],
+            "tel": ln["tel"],
+            "hours": ln["hours"],
+            "description": ln["description"],
+            "emergency": bool(ln.get("emergency")),
+        }
+        for c in chosen_regions(helplines, regions)
+        for ln in all_regions[c]["lines"]
+    ]
 
 
 def concern_check_in(helplines: dict | None = None, regions: list[str] | None = None) -> str:
     """The short, direct check-in sent after the model's reply when risk is possible but not clear."""
     helplines = helplines or load_helplines()
     lines = [f"{e['name']}: {e['number']}" for e in helpline_entries(helplines, regions)]
-    return ("একটা কথা সরাসরি জিজ্ঞেস করি, কারণ তোমার কথা আমার কাছে গুরুত্বপূর্ণ: তুমি কি নিজেকে আঘাত করার বা "
-            "জীবন শেষ করার কথা ভাবছ? যা-ই হোক, আমাকে বলতে পারো। কারও সাথে এখনই কথা বলতে চাইলে: "
-            + "; ".join(lines) + "।")
+    return (
+        "একটা কথা সরাসরি জিজ্ঞেস করি, কারণ তোমার কথা আমার কাছে গুরুত্বপূর্ণ: তুমি কি নিজেকে আঘাত করার বা "
+        "জীবন শেষ করার কথা ভাবছ? যা-ই হোক, আমাকে বলতে পারো। কারও সাথে এখনই কথা বলতে চাইলে: " + "; ".join(lines) + "।"
+    )

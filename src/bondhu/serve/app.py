@@ -55,8 +55,13 @@ def safety_meta(reply: Reply, safety: SafetyLayer) -> dict:
     """The machine-readable flag every response carries: level, category, and the helplines
     whenever the level is crisis or concern or the session is elevated after a crisis."""
     a = reply.assessment
-    meta = {"crisis": reply.crisis, "level": a.level, "category": a.category, "elevated": a.elevated,
-            "from_context": a.from_context}
+    meta = {
+        "crisis": reply.crisis,
+        "level": a.level,
+        "category": a.category,
+        "elevated": a.elevated,
+        "from_context": a.from_context,
+    }
     if a.needs_helplines:
         meta["helplines"] = safety.helpline_list
     return meta
@@ -67,8 +72,14 @@ router = APIRouter()
 
 def _http_error(request: Request, err: StarletteHTTPException):
     kind = "invalid_request_error" if err.status_code < 500 else "server_error"
-    return APIError(err.status_code, f"{err.detail}: {request.method} {request.url.path}", None, None, kind,
-                    getattr(err, "headers", None)).response()
+    return APIError(
+        err.status_code,
+        f"{err.detail}: {request.method} {request.url.path}",
+        None,
+        None,
+        kind,
+        getattr(err, "headers", None),
+    ).response()
 
 
 def authorize(request: Request) -> None:
@@ -78,8 +89,13 @@ def authorize(request: Request) -> None:
         return
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
-        raise APIError(401, "Invalid or missing API key: send the header 'Authorization: Bearer <key>'.",
-                       None, "invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+        raise APIError(
+            401,
+            "Invalid or missing API key: send the header 'Authorization: Bearer <key>'.",
+            None,
+            "invalid_api_key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 @router.post("/v1/chat/completions")
@@ -94,11 +110,16 @@ async def chat_completions(request: Request):
     settings, stops = checks.settings(req, cfg)
     cancel = threading.Event()
     # Blocking (it tokenizes): the safety check, the trimmed prompt and the reply's pieces.
-    reply = await run_in_threadpool(respond, state.loaded, messages, settings, safety, cfg.chat.context_tokens,
-                                    cancel, serve.queue_timeout_s)
+    reply = await run_in_threadpool(
+        respond, state.loaded, messages, settings, safety, cfg.chat.context_tokens, cancel, serve.queue_timeout_s
+    )
     pieces = _pieces(request, reply, slots, cancel)
-    base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": serve.model_id,
-            "system_fingerprint": None}
+    base = {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "created": int(time.time()),
+        "model": serve.model_id,
+        "system_fingerprint": None,
+    }
     text = StopText([] if reply.crisis else stops)  # the crisis message is never cut short
     if req.stream:
         return EventStream(_events(reply, pieces, text, base, safety, req, settings.max_new_tokens), cancel)
@@ -125,15 +146,25 @@ def _pieces(request: Request, reply: Reply, slots: Slots, cancel: threading.Even
 async def models(request: Request):
     authorize(request)
     state = request.app.state
-    return {"object": "list", "data": [{"id": state.config.serve.model_id, "object": "model",
-                                        "created": state.created, "owned_by": "bondhu"}]}
+    return {
+        "object": "list",
+        "data": [
+            {"id": state.config.serve.model_id, "object": "model", "created": state.created, "owned_by": "bondhu"}
+        ],
+    }
 
 
 @router.get("/health")
 async def health(request: Request):
     state = request.app.state
-    return {"status": "ok", "model": state.config.serve.model_id, "backend": state.loaded.backend,
-            "adapter": state.loaded.has_adapter, "active": state.slots.active, "queue_size": state.slots.limit}
+    return {
+        "status": "ok",
+        "model": state.config.serve.model_id,
+        "backend": state.loaded.backend,
+        "adapter": state.loaded.has_adapter,
+        "active": state.slots.active,
+        "queue_size": state.slots.limit,
+    }
 
 
 @router.get("/", include_in_schema=False)
@@ -151,8 +182,12 @@ def create_app(loaded: LoadedModel, config: BondhuConfig | None = None, safety: 
     app.state.slots = Slots(cfg.serve.queue_size)
     app.add_middleware(Guard)
     if cfg.serve.cors_origins:  # added last, so it runs first: preflights never reach the routes
-        app.add_middleware(CORSMiddleware, allow_origins=cfg.serve.cors_origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=cfg.serve.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     app.add_exception_handler(APIError, lambda request, err: err.response())
     app.add_exception_handler(RequestValidationError, lambda request, err: from_pydantic(err.errors()).response())
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -169,8 +204,9 @@ def _usage(reply: Reply, text: StopText, max_new_tokens: int) -> tuple[dict, str
     return {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}, why
 
 
-async def _complete(reply: Reply, pieces: AsyncIterator[str], text: StopText, base: dict,
-                    safety: SafetyLayer, max_new_tokens: int) -> dict:
+async def _complete(
+    reply: Reply, pieces: AsyncIterator[str], text: StopText, base: dict, safety: SafetyLayer, max_new_tokens: int
+) -> dict:
     """The whole reply as one chat.completion object."""
     meta = safety_meta(reply, safety)
     try:
@@ -188,19 +224,35 @@ async def _complete(reply: Reply, pieces: AsyncIterator[str], text: StopText, ba
         text.feed("\n\n" + reply.check_in)
         text.flush()
     stats, reason = _usage(reply, text, max_new_tokens)
-    message = {"role": "assistant", "content": text.raw[:text.sent].strip(), "refusal": None}
-    return {**base, "object": "chat.completion", "bondhu": meta, "usage": stats,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reason}]}
+    message = {"role": "assistant", "content": text.raw[: text.sent].strip(), "refusal": None}
+    return {
+        **base,
+        "object": "chat.completion",
+        "bondhu": meta,
+        "usage": stats,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reason}],
+    }
 
 
-async def _events(reply: Reply, pieces: AsyncIterator[str], text: StopText, base: dict, safety: SafetyLayer,
-                  req: checks.ChatRequest, max_new_tokens: int) -> AsyncIterator[str]:
+async def _events(
+    reply: Reply,
+    pieces: AsyncIterator[str],
+    text: StopText,
+    base: dict,
+    safety: SafetyLayer,
+    req: checks.ChatRequest,
+    max_new_tokens: int,
+) -> AsyncIterator[str]:
     """The reply as server-sent chat.completion.chunk events, ending in ``data: [DONE]``."""
     include_usage = bool((req.stream_options or {}).get("include_usage"))
 
     def chunk(delta: dict, reason: str | None = None, **extra) -> str:
-        body = {**base, "object": "chat.completion.chunk", **extra,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}]}
+        body = {
+            **base,
+            "object": "chat.completion.chunk",
+            **extra,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}],
+        }
         if include_usage:
             body.setdefault("usage", None)
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
@@ -222,8 +274,11 @@ async def _events(reply: Reply, pieces: AsyncIterator[str], text: StopText, base
                 yield chunk({"content": "\n\n" + reply.check_in}, bondhu={"check_in": True})
         except Exception as err:  # the 200 is already sent: the error goes out as an event, as OpenAI's does
             log.error("generation failed: %s", type(err).__name__)
-            failed = (_busy("queue_timeout", f"Bondhu is busy: {err}.") if isinstance(err, QueueTimeout)
-                      else APIError(500, "Generation failed; please retry.", kind="server_error"))
+            failed = (
+                _busy("queue_timeout", f"Bondhu is busy: {err}.")
+                if isinstance(err, QueueTimeout)
+                else APIError(500, "Generation failed; please retry.", kind="server_error")
+            )
             yield f"data: {json.dumps(failed.body)}\n\n"
             return
     stats, reason = _usage(reply, text, max_new_tokens)

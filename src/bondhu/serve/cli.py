@@ -8,23 +8,27 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-
 from rich.console import Console
+
+from bondhu.errors import BondhuError
 
 console = Console()
 err_console = Console(stderr=True)
-from bondhu.errors import BondhuError
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
 
 
 def serve(
     run: Path = typer.Argument(..., help="Run directory (runs/<name>), or a merged export"),
     host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (default: the run's serve.host)"),
     port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="Port (default: the run's serve.port)"),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="BONDHU_API_KEY", show_envvar=True,
-                                          help="Require 'Authorization: Bearer KEY' (default: serve.api_key)"),
+    api_key: Optional[str] = typer.Option(
+        None,
+        "--api-key",
+        envvar="BONDHU_API_KEY",
+        show_envvar=True,
+        help="Require 'Authorization: Bearer KEY' (default: serve.api_key)",
+    ),
     backend: str = typer.Option("auto", "--backend", help="auto, hf, unsloth or fast"),
 ):
     """Serve a run over HTTP: /v1/chat/completions (OpenAI-compatible) and a Bengali chat page at /."""
@@ -36,9 +40,9 @@ def serve(
         raise BondhuError(f"bondhu serve needs {err.name}: pip install 'bondhu[serve]'") from None
     from pydantic import ValidationError
 
+    from bondhu.config import ServeConfig
     from bondhu.inference.model import load_for_inference
     from bondhu.run import RunDir
-    from bondhu.config import ServeConfig
 
     path = Path(run)
     planned = RunDir(path).config().serve if RunDir(path).config_file.is_file() else ServeConfig()
@@ -53,11 +57,17 @@ def serve(
     cfg = loaded.config.model_copy(deep=True)
     cfg.serve = s
     if s.host not in LOOPBACK and not s.api_key:
-        err_console.print(f"[yellow]warning:[/] listening on {s.host} without an API key: anyone who can reach "
-                          "this port can use the model. Set --api-key or BONDHU_API_KEY.", highlight=False)
+        err_console.print(
+            f"[yellow]warning:[/] listening on {s.host} without an API key: anyone who can reach "
+            "this port can use the model. Set --api-key or BONDHU_API_KEY.",
+            highlight=False,
+        )
     shown = f"[{s.host}]" if ":" in s.host else s.host
-    console.print(f"বন্ধু · chat page http://{shown}:{s.port}/ · API http://{shown}:{s.port}/v1 "
-                  f"(model {s.model_id!r}, {loaded.backend}, queue {s.queue_size})", highlight=False)
+    console.print(
+        f"বন্ধু · chat page http://{shown}:{s.port}/ · API http://{shown}:{s.port}/v1 "
+        f"(model {s.model_id!r}, {loaded.backend}, queue {s.queue_size})",
+        highlight=False,
+    )
     uvicorn.run(create_app(loaded, cfg), host=s.host, port=s.port, log_level="info")
 
 

@@ -1,4 +1,5 @@
-"""What every response passes through: security headers, and a last guard that answers any unexpected failure itself, so a client never sees a dropped connection."""
+"""What every response passes through: security headers, and a last guard that answers any
+unexpected failure itself, so a client never sees a dropped connection."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ log = logging.getLogger(__name__)
 # The page's policy covers the API's answers too: nothing from elsewhere, never framed, never sniffed.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-                               "frame-ancestors 'none'",
+    "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",

@@ -53,8 +53,12 @@ def require_json(request: Request) -> None:
     from queueing generations here."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
-        raise APIError(415, f"Send the request body as JSON with 'Content-Type: application/json' "
-                            f"(got {kind or 'none'!r}).", None, "unsupported_media_type")
+        raise APIError(
+            415,
+            f"Send the request body as JSON with 'Content-Type: application/json' (got {kind or 'none'!r}).",
+            None,
+            "unsupported_media_type",
+        )
 
 
 async def read_json(request: Request, limit: int) -> dict:
@@ -72,8 +76,9 @@ async def read_json(request: Request, limit: int) -> dict:
     try:
         data = json.loads(body)
     except RecursionError:
-        raise APIError(400, f"The request body is nested too deeply (at most {MAX_DEPTH} levels).", None,
-                       "invalid_json") from None
+        raise APIError(
+            400, f"The request body is nested too deeply (at most {MAX_DEPTH} levels).", None, "invalid_json"
+        ) from None
     except ValueError:  # not JSON, or not UTF-8
         data = None
     if not isinstance(data, dict):
@@ -85,14 +90,19 @@ async def read_json(request: Request, limit: int) -> dict:
 def _check_values(value: Any, where: str, depth: int) -> None:
     """Every string valid Unicode (JSON's \\ud800 escapes can make lone surrogates) and nesting bounded."""
     if depth > MAX_DEPTH:
-        raise APIError(400, f"The request body is nested too deeply (at most {MAX_DEPTH} levels).",
-                       where or None, "invalid_json")
+        raise APIError(
+            400, f"The request body is nested too deeply (at most {MAX_DEPTH} levels).", where or None, "invalid_json"
+        )
     if isinstance(value, str):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as err:
-            raise APIError(400, f"{where or 'body'}: the text is not valid Unicode (a lone surrogate at "
-                                f"character {err.start}).", where or None, "invalid_text") from None
+            raise APIError(
+                400,
+                f"{where or 'body'}: the text is not valid Unicode (a lone surrogate at character {err.start}).",
+                where or None,
+                "invalid_text",
+            ) from None
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_values(key, where, depth + 1)
@@ -114,21 +124,29 @@ def messages(req: ChatRequest, max_messages: int, max_chars: int) -> list[dict]:
     if not req.messages:
         raise APIError(400, "messages must contain at least one message.", "messages")
     if len(req.messages) > max_messages:
-        raise APIError(400, f"Too many messages: {len(req.messages)} (at most {max_messages}).", "messages",
-                       "too_many_messages")
+        raise APIError(
+            400, f"Too many messages: {len(req.messages)} (at most {max_messages}).", "messages", "too_many_messages"
+        )
     out = []
     for i, m in enumerate(req.messages):
         if not isinstance(m, dict):
             raise APIError(400, f"messages[{i}] must be an object with role and content.", f"messages[{i}]")
         if m.get("role") not in ("system", "developer", "user", "assistant"):
-            raise APIError(400, f"messages[{i}].role: unknown role {m.get('role')!r}; use system, user or "
-                                "assistant.", f"messages[{i}].role")
+            raise APIError(
+                400,
+                f"messages[{i}].role: unknown role {m.get('role')!r}; use system, user or assistant.",
+                f"messages[{i}].role",
+            )
         if not isinstance(m.get("content"), str):
             raise APIError(400, f"messages[{i}].content must be a string.", f"messages[{i}].content")
         out.append({"role": "system" if m["role"] == "developer" else m["role"], "content": m["content"]})
     if (chars := sum(len(m["content"]) for m in out)) > max_chars:
-        raise APIError(400, f"The messages are too long: {chars} characters (at most {max_chars}).",
-                       "messages", "context_length_exceeded")
+        raise APIError(
+            400,
+            f"The messages are too long: {chars} characters (at most {max_chars}).",
+            "messages",
+            "context_length_exceeded",
+        )
     if out[-1]["role"] != "user":
         raise APIError(400, "The last message must come from the user.", f"messages[{len(out) - 1}].role")
     system = [m["content"] for m in out if m["role"] == "system"]
@@ -143,19 +161,30 @@ def settings(req: ChatRequest, cfg: BondhuConfig) -> tuple[GenerationSettings, l
     a request's seed may be any 64-bit integer, as in OpenAI's API, and is reduced to the 32 bits
     the random generators take."""
     limit, gen = cfg.serve.max_tokens_limit, cfg.generation
-    for name, low, high in (("max_tokens", 1, limit), ("max_completion_tokens", 1, limit), ("temperature", 0, 2),
-                            ("top_p", 0, 1), ("frequency_penalty", -2, 2), ("presence_penalty", -2, 2)):
+    for name, low, high in (
+        ("max_tokens", 1, limit),
+        ("max_completion_tokens", 1, limit),
+        ("temperature", 0, 2),
+        ("top_p", 0, 1),
+        ("frequency_penalty", -2, 2),
+        ("presence_penalty", -2, 2),
+    ):
         value, open_low = getattr(req, name), name == "top_p"
         if value is not None and not (low < value <= high if open_low else low <= value <= high):
-            raise APIError(400, f"{name} must be {'above' if open_low else 'at least'} {low} and at most "
-                                f"{high}, got {value}.", name)
+            raise APIError(
+                400,
+                f"{name} must be {'above' if open_low else 'at least'} {low} and at most {high}, got {value}.",
+                name,
+            )
     if req.n not in (None, 1):
         raise APIError(400, f"Only n=1 is supported, got {req.n}.", "n")
     stops = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
     if len(stops) > 4:
         raise APIError(400, "stop takes at most 4 sequences.", "stop")
-    update: dict = {"max_new_tokens": req.max_completion_tokens or req.max_tokens or min(gen.max_new_tokens, limit),
-                    "seed": secrets.randbits(32) if req.seed is None else req.seed % 2**32}
+    update: dict = {
+        "max_new_tokens": req.max_completion_tokens or req.max_tokens or min(gen.max_new_tokens, limit),
+        "seed": secrets.randbits(32) if req.seed is None else req.seed % 2**32,
+    }
     if req.temperature is not None:
         update.update(temperature=req.temperature, do_sample=req.temperature > 0)
     if req.top_p is not None:

@@ -93,13 +93,14 @@ class StopText:
         if hits := [i for s in self.stops if (i := self.raw.find(s)) >= 0]:
             self.stopped, end = True, min(hits)
         else:
-            end = len(self.raw) - max((k for s in self.stops for k in range(1, len(s))
-                                       if self.raw.endswith(s[:k])), default=0)
-        out, self.sent = self.raw[self.sent:end], max(self.sent, end)
+            end = len(self.raw) - max(
+                (k for s in self.stops for k in range(1, len(s)) if self.raw.endswith(s[:k])), default=0
+            )
+        out, self.sent = self.raw[self.sent : end], max(self.sent, end)
         return out
 
     def flush(self) -> str:
-        out = "" if self.stopped else self.raw[self.sent:]
+        out = "" if self.stopped else self.raw[self.sent :]
         self.sent += len(out)
         return out
 
@@ -108,8 +109,9 @@ class EventStream(StreamingResponse):
     """Server-sent events that cancel their generation however the response ends."""
 
     def __init__(self, body: AsyncIterator[str], cancel: threading.Event):
-        super().__init__(body, media_type="text/event-stream",
-                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        super().__init__(
+            body, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
         self.cancel = cancel
 
     async def __call__(self, scope, receive, send) -> None:

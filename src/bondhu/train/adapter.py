@@ -14,5 +14,6 @@ def attach(model, adapter: Path):
     try:
         return PeftModel.from_pretrained(model, str(adapter))
     except Exception as err:  # safetensors' SafetensorError, torch's unpickling errors, shape mismatches
-        raise unreadable_adapter(next((adapter / n for n in ADAPTER_WEIGHTS if (adapter / n).is_file()), adapter),
-                                 err) from None
+        raise unreadable_adapter(
+            next((adapter / n for n in ADAPTER_WEIGHTS if (adapter / n).is_file()), adapter), err
+        ) from None

@@ -34,8 +34,13 @@ class RichProgress(TrainerCallback):
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+            TextColumn("[bold]train"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
         )
         self.progress.start()
         self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, info="")
@@ -80,8 +85,9 @@ class RichProgress(TrainerCallback):
     def _steady_end(self, state) -> None:
         if self._steady0 and state.global_step > self._steady0[0]:
             _sync()
-            self.steady_tokens_per_second = ((state.num_input_tokens_seen - self._steady0[2])
-                                             / (time.perf_counter() - self._steady0[1]))
+            self.steady_tokens_per_second = (state.num_input_tokens_seen - self._steady0[2]) / (
+                time.perf_counter() - self._steady0[1]
+            )
 
 
 def _sync() -> None:

@@ -23,8 +23,10 @@ def keep_on_one_gpu(args) -> None:
     when several GPUs are visible. TrainingArguments has no public switch for it: its device count
     is the private ``_n_gpu``, set while it sets up devices."""
     if not hasattr(args, "_n_gpu"):
-        raise RuntimeError(f"transformers {transformers.__version__}: TrainingArguments._n_gpu is gone; "
-                           "bondhu.train.compat.keep_on_one_gpu needs updating")
+        raise RuntimeError(
+            f"transformers {transformers.__version__}: TrainingArguments._n_gpu is gone; "
+            "bondhu.train.compat.keep_on_one_gpu needs updating"
+        )
     args._n_gpu = 1
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Iterable, TextIO
 
 
-def launch_command(config: Path | None, overrides: list[str], resume: bool, num_processes: int,
-                   cpu: bool | None = None) -> list[str]:
+def launch_command(
+    config: Path | None, overrides: list[str], resume: bool, num_processes: int, cpu: bool | None = None
+) -> list[str]:
     """The accelerate command that runs ``bondhu train`` on ``num_processes`` processes."""
     import torch
 
@@ -30,8 +31,20 @@ def launch_command(config: Path | None, overrides: list[str], resume: bool, num_
         # same gloo process group that the Trainer's accelerate backend then joins.
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(num_processes)]
     else:
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
-               str(num_processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            str(num_processes),
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+        ]
     cmd += ["-m", "bondhu.cli", "train"]
     if config is not None:
         cmd.append(str(config))
@@ -52,8 +65,14 @@ def launch(config: Path | None, overrides: list[str], resume: bool, num_processe
     the launcher's report of a failed process (a ChildFailedError traceback, which repeats what the
     process already said in its one error line) becomes one line."""
     env = {**os.environ, "BONDHU_LAUNCHED": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    proc = subprocess.Popen(launch_command(config, overrides, resume, num_processes), env=env,
-                            stderr=subprocess.PIPE, text=True, errors="replace", bufsize=1)
+    proc = subprocess.Popen(
+        launch_command(config, overrides, resume, num_processes),
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        bufsize=1,
+    )
     failed = filter_launcher_errors(proc.stderr, sys.stderr)
     code = proc.wait()
     if code and failed:
@@ -90,7 +109,7 @@ def filter_launcher_errors(lines: Iterable[str], out: TextIO) -> str | None:
     if launcher is None:
         return None
     report = "".join(launcher)
-    cause = _ROOT_CAUSE.search(report[report.find("Root Cause"):])
+    cause = _ROOT_CAUSE.search(report[report.find("Root Cause") :])
     return f"rank {cause.group(1)} (exit code {cause.group(2)})" if cause else "a training process"
 
 

@@ -25,9 +25,11 @@ from bondhu.train.strategies import resolve_precision, select_strategy
 
 log = logging.getLogger(__name__)
 
-OOM_ADVICE = ("out of GPU memory: lower training.per_device_batch_size (raise gradient_accumulation_steps to "
-              "keep the global batch), set data.max_length with data.overflow=truncate_history, keep "
-              "training.gradient_checkpointing=true or auto, or use training.strategy=unsloth")
+OOM_ADVICE = (
+    "out of GPU memory: lower training.per_device_batch_size (raise gradient_accumulation_steps to "
+    "keep the global batch), set data.max_length with data.overflow=truncate_history, keep "
+    "training.gradient_checkpointing=true or auto, or use training.strategy=unsloth"
+)
 
 
 class LLAMAFineTuner:
@@ -53,8 +55,10 @@ class LLAMAFineTuner:
                 raise BondhuError(f"{self.run_dir}: no checkpoint to resume from")
         elif has_run:
             if not self.cfg.output.overwrite:
-                raise BondhuError(f"{self.run_dir} already holds a run: pass --resume to continue it, set "
-                                  "output.name=... for a new run, or output.overwrite=true to replace it")
+                raise BondhuError(
+                    f"{self.run_dir} already holds a run: pass --resume to continue it, set "
+                    "output.name=... for a new run, or output.overwrite=true to replace it"
+                )
             if is_main_process():
                 shutil.rmtree(self.run_dir)
         wait_for_everyone()
@@ -68,7 +72,9 @@ class LLAMAFineTuner:
             if mode == "auto":
                 mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
             # Offline runs can be `wandb sync`ed later.
-            env.update(WANDB_MODE=mode, WANDB_DIR=str(self.run_dir.resolve()), WANDB_PROJECT=self.cfg.logging.wandb_project)
+            env.update(
+                WANDB_MODE=mode, WANDB_DIR=str(self.run_dir.resolve()), WANDB_PROJECT=self.cfg.logging.wandb_project
+            )
             targets.append("wandb")
         if self.cfg.logging.tensorboard:
             env["TENSORBOARD_LOGGING_DIR"] = str(self.run_dir / "tensorboard")
@@ -79,8 +85,9 @@ class LLAMAFineTuner:
         processor = DatasetProcessor(tokenizer, self.cfg.data, self.cfg.model.pad_token)
         train = processor.prepare(self.cfg.data.train)
         if not train.rows:
-            raise BondhuError(f"{self.cfg.data.train}: no usable training conversations "
-                              f"(skipped: {dict(train.report.skipped)})")
+            raise BondhuError(
+                f"{self.cfg.data.train}: no usable training conversations (skipped: {dict(train.report.skipped)})"
+            )
         val = processor.prepare(self.cfg.data.validation) if self.cfg.data.validation else None
         return train, val
 
@@ -95,15 +102,24 @@ class LLAMAFineTuner:
             per_device_train_batch_size=t.per_device_batch_size,
             per_device_eval_batch_size=t.per_device_batch_size,
             gradient_accumulation_steps=t.gradient_accumulation_steps,
-            num_train_epochs=t.epochs, max_steps=t.max_steps,
-            learning_rate=t.learning_rate, lr_scheduler_type=t.lr_scheduler, **compat.warmup(t.warmup_ratio),
-            weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm, optim=t.optimizer,
-            bf16=precision == "bf16", fp16=precision == "fp16",
+            num_train_epochs=t.epochs,
+            max_steps=t.max_steps,
+            learning_rate=t.learning_rate,
+            lr_scheduler_type=t.lr_scheduler,
+            **compat.warmup(t.warmup_ratio),
+            weight_decay=t.weight_decay,
+            max_grad_norm=t.max_grad_norm,
+            optim=t.optimizer,
+            bf16=precision == "bf16",
+            fp16=precision == "fp16",
             use_cpu=precision == "fp32" and not _cuda(),
             # The strategy already set up checkpointing (Unsloth's own, or PEFT's non-reentrant).
             gradient_checkpointing=False,
-            seed=t.seed, data_seed=t.seed,
-            logging_steps=t.logging_steps, save_steps=t.save_steps, save_total_limit=t.save_total_limit,
+            seed=t.seed,
+            data_seed=t.seed,
+            logging_steps=t.logging_steps,
+            save_steps=t.save_steps,
+            save_total_limit=t.save_total_limit,
             eval_strategy=("steps" if t.eval_steps else "epoch") if has_eval else "no",
             eval_steps=t.eval_steps,
             report_to=self._report_to()[0] or "none",
@@ -114,7 +130,8 @@ class LLAMAFineTuner:
             # costs a graph traversal per step and breaks Unsloth's reentrant checkpointing.
             ddp_find_unused_parameters=False,
             padding_free=batching == "padding_free",
-            packing=batching == "packing", packing_strategy="bfd",
+            packing=batching == "packing",
+            packing_strategy="bfd",
             # Sequences are already complete and never cut; padding-free needs max_length=None.
             max_length=max_len if batching == "packing" else None,
             dataset_num_proc=None,
@@ -122,8 +139,12 @@ class LLAMAFineTuner:
         if args.world_size == 1 and args.n_gpu > 1:
             # One process on a multi-GPU machine: the model sits whole on one card (device_map), but
             # the HF Trainer would wrap it in nn.DataParallel, which TRL refuses. Keep it on one card.
-            log.info("%d GPUs are visible and one process trains on the first; pass --num-processes %d to "
-                     "train data-parallel on all of them", args.n_gpu, args.n_gpu)
+            log.info(
+                "%d GPUs are visible and one process trains on the first; pass --num-processes %d to "
+                "train data-parallel on all of them",
+                args.n_gpu,
+                args.n_gpu,
+            )
             compat.keep_on_one_gpu(args)
         return args
 
@@ -159,8 +180,14 @@ class LLAMAFineTuner:
             _free_memory()
             model, tokenizer = strategy.load(cfg)
             resume = resume or self.run.has_checkpoint()
-            self.fallbacks.append({"from": plan_failed.describe(), "to": plan.describe(), "at_step": step,
-                                   "resumed_from_checkpoint": resume})
+            self.fallbacks.append(
+                {
+                    "from": plan_failed.describe(),
+                    "to": plan.describe(),
+                    "at_step": step,
+                    "resumed_from_checkpoint": resume,
+                }
+            )
 
         if not self.trainer.is_world_process_zero():
             return {}
@@ -170,9 +197,18 @@ class LLAMAFineTuner:
         t, d = self.cfg.training, self.cfg.data
         lengths = [r["length"] for r in train_data.rows]
         self.shape = Shape.of(model.config)
-        return make_plans(self.shape, setup, lengths, t.batching, t.per_device_batch_size,
-                          t.gradient_accumulation_steps, t.gradient_checkpointing, budget, card,
-                          max_length=max(d.max_length or 0, self.cfg.model.max_seq_length, max(lengths)))
+        return make_plans(
+            self.shape,
+            setup,
+            lengths,
+            t.batching,
+            t.per_device_batch_size,
+            t.gradient_accumulation_steps,
+            t.gradient_checkpointing,
+            budget,
+            card,
+            max_length=max(d.max_length or 0, self.cfg.model.max_seq_length, max(lengths)),
+        )
 
     def _fallback(self, plans: list[Plan], failed: Plan, step: int) -> Plan:
         left = fallbacks_after(plans, failed)
@@ -187,8 +223,9 @@ class LLAMAFineTuner:
         with _environ(self._report_to()[1]):
             return self._train_on_plan(strategy, model, tokenizer, train_data, val_data, plan, precision, resume)
 
-    def _train_on_plan(self, strategy, model, tokenizer, train_data, val_data, plan: Plan, precision: str,
-                       resume: bool) -> dict:
+    def _train_on_plan(
+        self, strategy, model, tokenizer, train_data, val_data, plan: Plan, precision: str, resume: bool
+    ) -> dict:
         cfg = _planned(self.cfg, plan)
         model = strategy.prepare_for_training(model, cfg)
         from transformers import set_seed
@@ -201,10 +238,12 @@ class LLAMAFineTuner:
         max_len = max(r["length"] for r in train_data.rows)
         progress, interrupt, largest = RichProgress(self.progress), SaveOnInterrupt(), LargestStep(model)
         self.trainer = trainer = compat.sft_trainer_class()(
-            model=model, args=self._sft_config(cfg, precision, val_data is not None, max(max_len, cfg.model.max_seq_length)),
+            model=model,
+            args=self._sft_config(cfg, precision, val_data is not None, max(max_len, cfg.model.max_seq_length)),
             train_dataset=train_data.to_dataset(),
             eval_dataset=val_data.to_dataset() if val_data and val_data.rows else None,
-            processing_class=tokenizer, callbacks=[progress, interrupt, *self.extra_callbacks],
+            processing_class=tokenizer,
+            callbacks=[progress, interrupt, *self.extra_callbacks],
         )
         from transformers.trainer_callback import PrinterCallback
 
@@ -229,8 +268,14 @@ class LLAMAFineTuner:
         with strategy.training_context(padding_free):
             trainer.train(resume_from_checkpoint=True if resume else None)
         largest.remove()
-        return {"model": model, "progress": progress, "interrupt": interrupt, "padding_free": padding_free,
-                "seconds": time.perf_counter() - start, "largest_tokens": largest.tokens}
+        return {
+            "model": model,
+            "progress": progress,
+            "interrupt": interrupt,
+            "padding_free": padding_free,
+            "seconds": time.perf_counter() - start,
+            "largest_tokens": largest.tokens,
+        }
 
     def _finish(self, strategy, run: dict, plan: Plan, setup: Setup, train_data, val_data, precision, resume) -> dict:
         cfg, trainer, progress = self.cfg, self.trainer, run["progress"]
@@ -238,15 +283,23 @@ class LLAMAFineTuner:
         rows = rundir.write_loss_csv(trainer.state.log_history, self.run.loss_csv)
         rundir.plot_loss(rows, self.run.loss_png, f"{cfg.output.name} ({strategy.name})")
         train_losses = [r["loss"] for r in rows if r["loss"] != ""]
-        seen = estimate(self.shape, setup, plan.recompute, run["largest_tokens"]).total if run["largest_tokens"] else None
+        seen = (
+            estimate(self.shape, setup, plan.recompute, run["largest_tokens"]).total if run["largest_tokens"] else None
+        )
         summary = {
-            "name": cfg.output.name, "strategy": strategy.name, "strategy_reason": self.choice.reason,
-            "model": cfg.model.name_or_path, "precision": precision,
-            "batching": cfg.training.batching, "padding_free_on": run["padding_free"],
-            "plan": plan.to_json(), "plan_fallbacks": self.fallbacks,
+            "name": cfg.output.name,
+            "strategy": strategy.name,
+            "strategy_reason": self.choice.reason,
+            "model": cfg.model.name_or_path,
+            "precision": precision,
+            "batching": cfg.training.batching,
+            "padding_free_on": run["padding_free"],
+            "plan": plan.to_json(),
+            "plan_fallbacks": self.fallbacks,
             "largest_step_tokens": run["largest_tokens"],
             "estimate_at_largest_step_gib": round(seen / 2**30, 3) if seen else None,
-            "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0, 3),
+            "steps": trainer.state.global_step,
+            "epochs": round(trainer.state.epoch or 0, 3),
             "seconds": round(run["seconds"], 2),
             "tokens_seen": int(trainer.state.num_input_tokens_seen),
             "tokens_per_second": round(progress.tokens / progress.seconds, 1) if progress.seconds else None,
@@ -256,7 +309,8 @@ class LLAMAFineTuner:
             "validation_conversations": len(val_data.rows) if val_data else 0,
             "first_loss": train_losses[0] if train_losses else None,
             "last_loss": train_losses[-1] if train_losses else None,
-            "interrupted": run["interrupt"].interrupted, "resumed": resume,
+            "interrupted": run["interrupt"].interrupted,
+            "resumed": resume,
             "num_processes": trainer.args.world_size,
             "data_report": train_data.report.to_json(),
             **rundir.peak_memory_gib(),
@@ -267,10 +321,16 @@ class LLAMAFineTuner:
 
 def memory_setup(strategy, cfg: BondhuConfig, precision: str) -> Setup:
     """What the memory estimate needs to know about how this strategy trains."""
-    return Setup(quantized=strategy.quantized, dtype_bytes=4 if precision == "fp32" else 2, lora_r=cfg.lora.r,
-                 lora_targets=tuple(cfg.lora.target_modules), optimizer=cfg.training.optimizer,
-                 fused=strategy.fused, chunked_loss=strategy.fused or compat.has_chunked_loss(),
-                 checkpointing=strategy.checkpointing)
+    return Setup(
+        quantized=strategy.quantized,
+        dtype_bytes=4 if precision == "fp32" else 2,
+        lora_r=cfg.lora.r,
+        lora_targets=tuple(cfg.lora.target_modules),
+        optimizer=cfg.training.optimizer,
+        fused=strategy.fused,
+        chunked_loss=strategy.fused or compat.has_chunked_loss(),
+        checkpointing=strategy.checkpointing,
+    )
 
 
 @contextlib.contextmanager

@@ -21,8 +21,9 @@ def resolve_model_path(cfg: ModelConfig) -> str:
 
 def model_not_found(name: str, err: Exception) -> BondhuError:
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return BondhuError(f"{name}: cannot load the model or tokenizer (not a local folder, and the Hub "
-                       f"gave: {first[:300]})")
+    return BondhuError(
+        f"{name}: cannot load the model or tokenizer (not a local folder, and the Hub gave: {first[:300]})"
+    )
 
 
 def load_causal_lm(cfg: ModelConfig, path: str, **kwargs):
@@ -31,8 +32,13 @@ def load_causal_lm(cfg: ModelConfig, path: str, **kwargs):
     from transformers import AutoModelForCausalLM
 
     try:
-        return AutoModelForCausalLM.from_pretrained(path, revision=cfg.revision, attn_implementation=cfg.attn_implementation,
-                                                    trust_remote_code=cfg.trust_remote_code, **kwargs)
+        return AutoModelForCausalLM.from_pretrained(
+            path,
+            revision=cfg.revision,
+            attn_implementation=cfg.attn_implementation,
+            trust_remote_code=cfg.trust_remote_code,
+            **kwargs,
+        )
     except OSError as err:
         raise model_not_found(path, err) from None
 

@@ -44,14 +44,27 @@ class Shape:
         heads = config.num_attention_heads
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
         kv_heads = getattr(config, "num_key_value_heads", None) or heads
-        return cls(config.num_hidden_layers, config.hidden_size, config.intermediate_size, config.vocab_size,
-                   kv_heads * head_dim, bool(getattr(config, "tie_word_embeddings", False)))
+        return cls(
+            config.num_hidden_layers,
+            config.hidden_size,
+            config.intermediate_size,
+            config.vocab_size,
+            kv_heads * head_dim,
+            bool(getattr(config, "tie_word_embeddings", False)),
+        )
 
     def linears(self) -> dict[str, tuple[int, int]]:
         """Each decoder layer's projections as (inputs, outputs)."""
         h, i, kv = self.hidden, self.intermediate, self.kv_dim
-        return {"q_proj": (h, h), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (h, h),
-                "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+        return {
+            "q_proj": (h, h),
+            "k_proj": (h, kv),
+            "v_proj": (h, kv),
+            "o_proj": (h, h),
+            "gate_proj": (h, i),
+            "up_proj": (h, i),
+            "down_proj": (i, h),
+        }
 
 
 @dataclass(frozen=True)
@@ -134,8 +147,9 @@ def activation_bytes(shape: Shape, setup: Setup, recompute: str, tokens: int) ->
 
 def estimate(shape: Shape, setup: Setup, recompute: str, tokens: int) -> Estimate:
     """Peak memory of a training step on ``tokens`` tokens (in one micro-batch)."""
-    return Estimate(weight_bytes(shape, setup), adapter_bytes(shape, setup),
-                    activation_bytes(shape, setup, recompute, tokens))
+    return Estimate(
+        weight_bytes(shape, setup), adapter_bytes(shape, setup), activation_bytes(shape, setup, recompute, tokens)
+    )
 
 
 def step_tokens(lengths: list[int], micro_batch: int, batching: str, max_length: int | None = None) -> int:
@@ -173,9 +187,12 @@ class Plan:
 
     def to_json(self) -> dict:
         out = asdict(self)
-        out.update(description=self.describe(), estimate_gib=round(self.estimate_bytes / GIB, 2),
-                   budget_gib=round(self.budget_bytes / GIB, 2) if self.budget_bytes else None,
-                   card_gib=round(self.card_bytes / GIB, 2) if self.card_bytes else None)
+        out.update(
+            description=self.describe(),
+            estimate_gib=round(self.estimate_bytes / GIB, 2),
+            budget_gib=round(self.budget_bytes / GIB, 2) if self.budget_bytes else None,
+            card_gib=round(self.card_bytes / GIB, 2) if self.card_bytes else None,
+        )
         out["estimate_parts"] = {k: round(v / GIB, 3) for k, v in self.estimate_parts.items()}
         return out
 
@@ -194,9 +211,18 @@ def _candidates(setup: Setup, batch: int, accumulation: int, mode: bool | str) -
     return none + [(ckpt, b) for b in halves]
 
 
-def make_plans(shape: Shape, setup: Setup, lengths: list[int], batching: str, batch: int, accumulation: int,
-               mode: bool | str = "auto", budget: int | None = None, card: int | None = None,
-               max_length: int | None = None) -> list[Plan]:
+def make_plans(
+    shape: Shape,
+    setup: Setup,
+    lengths: list[int],
+    batching: str,
+    batch: int,
+    accumulation: int,
+    mode: bool | str = "auto",
+    budget: int | None = None,
+    card: int | None = None,
+    max_length: int | None = None,
+) -> list[Plan]:
     """The plans to try, in order: the first is the one to start with, the rest are fallbacks.
 
     ``mode`` is training.gradient_checkpointing: True or False force the choice (and True may still
@@ -207,9 +233,23 @@ def make_plans(shape: Shape, setup: Setup, lengths: list[int], batching: str, ba
     for recompute, micro in _candidates(setup, batch, accumulation, mode):
         tokens = step_tokens(lengths, micro, batching, max_length)
         est = estimate(shape, setup, recompute, tokens)
-        plans.append(Plan(recompute, micro, accumulation * batch // micro, tokens, est.total, budget, card,
-                          estimate_parts={"weights": est.weights, "adapters": est.adapters,
-                                          "activations": est.activations, "overhead": est.overhead}))
+        plans.append(
+            Plan(
+                recompute,
+                micro,
+                accumulation * batch // micro,
+                tokens,
+                est.total,
+                budget,
+                card,
+                estimate_parts={
+                    "weights": est.weights,
+                    "adapters": est.adapters,
+                    "activations": est.activations,
+                    "overhead": est.overhead,
+                },
+            )
+        )
     if mode is not True and mode is not False and budget is None:
         return [_with_reason(plans[0], "the card's memory is unknown: the fastest plan")] + plans[1:]
     forced = "" if mode == "auto" else f"training.gradient_checkpointing={str(mode).lower()}; "
@@ -222,7 +262,7 @@ def make_plans(shape: Shape, setup: Setup, lengths: list[int], batching: str, ba
         return [_with_reason(lean, forced + "no plan fits the estimate; trying the leanest")]
     first = fitting[0]
     why = forced + "the fastest plan whose estimate fits with a 10% margin"
-    return [_with_reason(first, why)] + plans[plans.index(first) + 1:]
+    return [_with_reason(first, why)] + plans[plans.index(first) + 1 :]
 
 
 def _with_reason(plan: Plan, reason: str) -> Plan:
@@ -231,7 +271,7 @@ def _with_reason(plan: Plan, reason: str) -> Plan:
 
 def fallbacks_after(plans: list[Plan], failed: Plan) -> list[Plan]:
     """The plans still to try after ``failed`` ran out of memory, in order."""
-    return plans[plans.index(failed) + 1:]
+    return plans[plans.index(failed) + 1 :]
 
 
 def card_memory(budget_gib: float | None = None) -> tuple[int | None, int | None]:

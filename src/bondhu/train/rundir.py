@@ -14,8 +14,9 @@ def write_loss_csv(log_history: list[dict], path: Path) -> list[dict]:
         step = entry.get("step")
         if step is None or ("loss" not in entry and "eval_loss" not in entry):
             continue
-        row = rows.setdefault(step, {"step": step, "epoch": entry.get("epoch", ""), "loss": "",
-                                     "eval_loss": "", "learning_rate": ""})
+        row = rows.setdefault(
+            step, {"step": step, "epoch": entry.get("epoch", ""), "loss": "", "eval_loss": "", "learning_rate": ""}
+        )
         for key in ("loss", "eval_loss", "learning_rate"):
             if key in entry:
                 row[key] = entry[key]

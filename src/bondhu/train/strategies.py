@@ -80,9 +80,15 @@ def hardware_precision() -> str:
 def peft_lora_config(cfg: BondhuConfig):
     from peft import LoraConfig
 
-    return LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=list(cfg.lora.target_modules), use_rslora=cfg.lora.use_rslora,
-                      bias="none", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=list(cfg.lora.target_modules),
+        use_rslora=cfg.lora.use_rslora,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
 
 
 def _device_map():
@@ -160,16 +166,23 @@ class QLoRAStrategy(_PeftStrategy):
 
         compute = cfg.training.compute_dtype
         dtype = torch_dtype(resolve_precision(cfg)) if compute == "auto" else dtype_from_name(compute)
-        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                   bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_storage=dtype)
+        quant = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype,
+            bnb_4bit_quant_storage=dtype,
+        )
         return {"quantization_config": quant, "dtype": dtype}
 
     def prepare_for_training(self, model, cfg: BondhuConfig):
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=cfg.training.gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False})
+            model,
+            use_gradient_checkpointing=cfg.training.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
         model.config.use_cache = False
         return model
 
@@ -189,8 +202,12 @@ class UnslothStrategy:
         precision = resolve_precision(cfg)
         try:
             model, tokenizer = FastLanguageModel.from_pretrained(
-                model_name=path, max_seq_length=cfg.model.max_seq_length, dtype=torch_dtype(precision),
-                load_in_4bit=True, revision=cfg.model.revision)
+                model_name=path,
+                max_seq_length=cfg.model.max_seq_length,
+                dtype=torch_dtype(precision),
+                load_in_4bit=True,
+                revision=cfg.model.revision,
+            )
         except OSError as err:
             raise model_not_found(path, err) from None
         from bondhu.data.processor import ensure_pad_token
@@ -206,10 +223,17 @@ class UnslothStrategy:
 
         gc = "unsloth" if cfg.training.gradient_checkpointing else False
         return FastLanguageModel.get_peft_model(
-            model, r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-            target_modules=list(cfg.lora.target_modules), bias="none", use_rslora=cfg.lora.use_rslora,
-            use_gradient_checkpointing=gc, random_state=cfg.training.seed,
-            max_seq_length=cfg.model.max_seq_length)
+            model,
+            r=cfg.lora.r,
+            lora_alpha=cfg.lora.alpha,
+            lora_dropout=cfg.lora.dropout,
+            target_modules=list(cfg.lora.target_modules),
+            bias="none",
+            use_rslora=cfg.lora.use_rslora,
+            use_gradient_checkpointing=gc,
+            random_state=cfg.training.seed,
+            max_seq_length=cfg.model.max_seq_length,
+        )
 
     def for_inference(self, model):
         from unsloth import FastLanguageModel
@@ -296,7 +320,9 @@ def select_strategy(name: str, num_processes: int = 1) -> Choice:
     ok, why = unsloth_usable()
     if ok:
         # Unsloth's loader places one whole model per rank under accelerate/torchrun (DDP).
-        return Choice(UnslothStrategy(), f"auto: {why}" + (f" (DDP on {num_processes} processes)" if num_processes > 1 else ""))
+        return Choice(
+            UnslothStrategy(), f"auto: {why}" + (f" (DDP on {num_processes} processes)" if num_processes > 1 else "")
+        )
     reasons.append(f"unsloth skipped: {why}")
     ok, why = bitsandbytes_usable()
     if ok:

@@ -19,8 +19,14 @@ log = logging.getLogger(__name__)
 
 # The Llama 3.1 special tokens that the chat format uses (ids 128000-128010 upstream).
 SPECIAL_TOKENS = [
-    "<|begin_of_text|>", "<|end_of_text|>", "<|finetune_right_pad_id|>", "<|start_header_id|>",
-    "<|end_header_id|>", "<|eom_id|>", "<|eot_id|>", "<|python_tag|>",
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|finetune_right_pad_id|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eom_id|>",
+    "<|eot_id|>",
+    "<|python_tag|>",
 ]
 # The Llama 3 pre-tokenizer split (from Meta's tokenizer code), so word pieces match upstream.
 LLAMA3_SPLIT = (
@@ -49,20 +55,28 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(LLAMA3_SPLIT), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(LLAMA3_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(texts, trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",
-        pad_token="<|finetune_right_pad_id|>", chat_template=LLAMA31_TEMPLATE,
-        clean_up_tokenization_spaces=False, model_max_length=131072,
+        tokenizer_object=tok,
+        bos_token="<|begin_of_text|>",
+        eos_token="<|eot_id|>",
+        pad_token="<|finetune_right_pad_id|>",
+        chat_template=LLAMA31_TEMPLATE,
+        clean_up_tokenization_spaces=False,
+        model_max_length=131072,
     )
 
 
@@ -74,16 +88,25 @@ def build_tiny_model(spec: TinyModelSpec, tokenizer):
     ids = tokenizer.convert_tokens_to_ids
     eos = [ids(t) for t in STOP_TOKENS]
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
-        num_hidden_layers=spec.num_hidden_layers, num_attention_heads=spec.num_attention_heads,
-        num_key_value_heads=spec.num_key_value_heads, max_position_embeddings=spec.max_position_embeddings,
-        bos_token_id=ids("<|begin_of_text|>"), eos_token_id=eos, pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False, rope_theta=500000.0,
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_hidden_layers,
+        num_attention_heads=spec.num_attention_heads,
+        num_key_value_heads=spec.num_key_value_heads,
+        max_position_embeddings=spec.max_position_embeddings,
+        bos_token_id=ids("<|begin_of_text|>"),
+        eos_token_id=eos,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+        rope_theta=500000.0,
     )
     torch.manual_seed(spec.seed)
     model = LlamaForCausalLM(config)
     model.generation_config = GenerationConfig(
-        bos_token_id=config.bos_token_id, eos_token_id=eos, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=config.bos_token_id,
+        eos_token_id=eos,
+        pad_token_id=tokenizer.pad_token_id,
     )
     return model
 
@@ -98,7 +121,7 @@ def pretrain(model, tokenizer, texts: list[str], epochs: float, seed: int, block
     ids: list[int] = []
     for row in tokenizer(texts, add_special_tokens=False)["input_ids"]:
         ids += row + [end]
-    blocks = [ids[i:i + block] for i in range(0, len(ids) - block, block)]
+    blocks = [ids[i : i + block] for i in range(0, len(ids) - block, block)]
     rng = random.Random(seed)
     steps = max(1, int(len(blocks) / batch * epochs))
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
