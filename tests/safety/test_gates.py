@@ -40,4 +40,13 @@ def test_false_alarms_on_the_development_set(dev_report):
 
 
 CRISIS_FALSE_ALARMS = 0.02
-ANY_FALSE_ALARMS = 0.11
+ANY_FALSE_ALARMS = 0.12
+
+
+def test_ordinary_support_chats_rarely_raise_an_alarm(dev_report):
+    # The development set's user turns from the bundled empathy dataset's validation and test
+    # splits: sad, scared, proud or angry people with no risk at all (docs/safety.md).
+    ordinary = dev_report["by_category"]["ordinary_chat"]
+    assert ordinary["n"] >= 150
+    assert ordinary["crisis_false_alarms"] <= 0.03
+    assert ordinary["any_false_alarms"] <= 0.16
