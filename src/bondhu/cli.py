@@ -149,6 +149,78 @@ def data_inspect(
     console.print(f"histogram: {png}")
 
 
+@data_app.command("audit")
+def data_audit(
+    files: List[Path] = typer.Argument(..., help="JSONL splits, each named by its stem (train.jsonl → train)"),
+    output: Path = typer.Option(Path("runs/audit"), "--output", "-o", help="Folder for audit.json and audit.png"),
+    calques: Optional[Path] = typer.Option(None, "--calques", help="Your own list of phrases to count, one a line"),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 when the bundled dataset's targets are missed"),
+):
+    """What a conversation set teaches: question habits, lengths, openers, scripts, calques, leaks between splits."""
+    from bondhu.data.audit import audit, plot
+    from bondhu.safety import CrisisDetector
+    from bondhu.safety.detector import RANK
+
+    phrases = None
+    if calques is not None:
+        if not calques.is_file():
+            raise BondhuError(f"{calques}: calque list not found")
+        phrases = [
+            ln.strip() for ln in calques.read_text("utf-8").splitlines() if ln.strip() and not ln.startswith("#")
+        ]
+    detector = CrisisDetector()
+
+    def risk(turns: list[str]) -> str:  # the highest level at any turn, each read with the turns before it
+        return max((detector.assess_conversation(turns[: i + 1]).level for i in range(len(turns))), key=RANK.get)
+
+    report = audit([str(f) for f in files], phrases, risk)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "audit.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), "utf-8")
+    plot(report, output / "audit.png")
+    _print_audit(report)
+    console.print(f"report: {output / 'audit.json'}, {output / 'audit.png'}")
+    if strict and report["targets_missed"]:
+        raise BondhuError("targets missed: " + "; ".join(report["targets_missed"]))
+
+
+def _print_audit(report: dict) -> None:
+    table = Table(title="audit")
+    for col in (
+        "split",
+        "conversations",
+        "ends with ?",
+        "no ?",
+        "reply chars p10/p50/p90",
+        "romanized/mixed",
+        "practical*",
+        "calques",
+        "risk told",
+    ):
+        table.add_column(col)
+    for name, s in {**report["splits"], "all": report["overall"]}.items():
+        r = s["reply_chars"]
+        told = sum(v for k, v in s.get("risk", {}).get("levels", {}).items() if k != "none")
+        table.add_row(
+            name,
+            str(s["conversations"]),
+            f"{s['question_ending']:.0%}",
+            f"{s['no_question']:.0%}",
+            f"{r['p10']}/{r['p50']}/{r['p90']}",
+            f"{s['conversations_with_romanized_or_mixed_users']:.0%}",
+            f"{s['practical_requests_heuristic']:.0%}",
+            str(sum(s["calques"].values())),
+            str(told),
+        )
+    console.print(table)
+    x = report["cross_split"]
+    console.print(
+        f"across splits: {len(x['shared_scenarios'])} shared scenarios, {len(x['near_copies'])} near-copies; "
+        f"8-gram overlap with train {x['ngram_overlap_with_train']}  (* a word-list heuristic)"
+    )
+    for line in report["targets_missed"]:
+        console.print(f"[yellow]target missed:[/] {line}")
+
+
 @data_app.command("split")
 def data_split(
     inputs: List[Path] = typer.Argument(..., help="Native-format JSONL files to pool"),

@@ -53,3 +53,14 @@ def test_splits_are_disjoint_stratified_and_reproducible(tmp_path):
     assert stratified_split(records, seed=4) != first
     assert write_splits(records, tmp_path / "out", seed=3) == {"train": 32, "validation": 4, "test": 4}
     assert (tmp_path / "out" / "test.jsonl").read_text("utf-8").count("\n") == 4
+
+
+def test_a_scenario_never_crosses_splits():
+    records = _records(40)
+    for i in range(0, 40, 4):  # pairs of conversations about one event, under different emotions
+        records[i]["scenario"] = records[i + 1]["scenario"] = f"event-{i}"
+    splits = stratified_split(records, seed=1)
+    where = {r["id"]: name for name, rows in splits.items() for r in rows}
+    for i in range(0, 40, 4):
+        assert where[f"c{i:02d}"] == where[f"c{i + 1:02d}"]
+    assert sum(map(len, splits.values())) == 40 and all(splits.values())

@@ -49,9 +49,11 @@ class Conversation:
     file: str = ""
     line: int | None = None
     flags: list[str] = field(default_factory=list)
+    scenario: str | None = None  # the event the conversation is about: splits never share one
 
     def to_json(self) -> dict:
-        return {"id": self.id, "emotion": self.emotion, "situation": self.situation, "messages": self.messages}
+        out = {"id": self.id, "emotion": self.emotion, "situation": self.situation, "messages": self.messages}
+        return {**out, "scenario": self.scenario} if self.scenario else out
 
 
 # ---------------------------------------------------------------- reading files
@@ -256,7 +258,15 @@ def to_conversation(rec: RawRecord, fmt: str, index: int, becc_title: bool = Fal
                 raise fail(f"messages[{i}]", "expected an object with role and content")
             messages.append({"role": m.get("role"), "content": m.get("content")})
         conv_id = str(d.get("id") or f"row-{index}")
-        conv = Conversation(conv_id, messages, _text(d.get("emotion")), _text(d.get("situation")), rec.file, rec.line)
+        conv = Conversation(
+            conv_id,
+            messages,
+            _text(d.get("emotion")),
+            _text(d.get("situation")),
+            rec.file,
+            rec.line,
+            scenario=_text(d.get("scenario")),
+        )
     elif fmt == "sharegpt":
         turns = d.get("conversations")
         if not isinstance(turns, list):

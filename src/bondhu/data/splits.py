@@ -15,19 +15,26 @@ def _order_key(conv_id: str, seed: int) -> str:
 
 
 def stratified_split(records: list[dict], fractions=(0.8, 0.1, 0.1), seed: int = 0) -> dict[str, list[dict]]:
-    """Split records so each emotion keeps the same proportions; the same input always gives the same split."""
-    groups: dict[str, list[dict]] = defaultdict(list)
+    """Split records so each emotion keeps the same proportions; the same input always gives the same split.
+
+    Conversations that share a ``scenario`` (else each is its own, by id) always land in the same
+    split, so a model is never tested on an event it was trained on under another emotion."""
+    scenarios: dict[str, list[dict]] = defaultdict(list)
     for r in records:
-        groups[r.get("emotion") or ""].append(r)
+        scenarios[str(r.get("scenario") or r["id"])].append(r)
+    groups: dict[str, list[tuple[str, list[dict]]]] = defaultdict(list)
+    for key, members in scenarios.items():
+        groups[members[0].get("emotion") or ""].append((key, members))
     out = {"train": [], "validation": [], "test": []}
     for emotion in sorted(groups):
-        items = sorted(groups[emotion], key=lambda r: _order_key(str(r["id"]), seed))
-        n = len(items)
-        n_test = round(n * fractions[2])
-        n_val = round(n * fractions[1])
-        out["test"] += items[:n_test]
-        out["validation"] += items[n_test : n_test + n_val]
-        out["train"] += items[n_test + n_val :]
+        items = sorted(groups[emotion], key=lambda km: _order_key(km[0], seed))
+        n = sum(len(m) for _, m in items)
+        quota = {"test": round(n * fractions[2]), "validation": round(n * fractions[1])}
+        for _, members in items:
+            name = next((k for k in ("test", "validation") if quota[k] > 0), "train")
+            if name != "train":
+                quota[name] -= len(members)
+            out[name] += members
     for name in out:
         out[name].sort(key=lambda r: str(r["id"]))
     return out
