@@ -100,3 +100,17 @@ def run_cli(capsys, monkeypatch):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def lora_run(train_tiny_run):
+    """A tiny LoRA run that has learned something, shared by the inference and export tests."""
+    return train_tiny_run("fast", "training.strategy=lora", "training.max_steps=6", "training.learning_rate=0.02")
+
+
+@pytest.fixture(scope="session")
+def reference(lora_run):
+    """The reference path: the run's base with the adapter unmerged, through transformers."""
+    from bondhu.inference.model import load_for_inference
+
+    return load_for_inference(lora_run, backend="hf")

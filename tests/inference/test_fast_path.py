@@ -1,5 +1,4 @@
-"""The fast backend (merged weights, static cache, own decode loop) and `bondhu export --merged`
-agree with the reference path."""
+"""The fast backend (merged weights, static cache, own decode loop) agrees with the reference path."""
 
 import dataclasses
 import threading
@@ -12,16 +11,6 @@ from bondhu.inference.fast import FastDecoder
 from bondhu.inference.model import generate, load_for_inference, prompt_ids, stream
 
 PROMPTS = [[{"role": "user", "content": "আজ মনটা খুব খারাপ।"}], [{"role": "user", "content": "কাল আমার পরীক্ষা।"}]]
-
-
-@pytest.fixture(scope="module")
-def lora_run(train_tiny_run):
-    return train_tiny_run("fast", "training.strategy=lora", "training.max_steps=6", "training.learning_rate=0.02")
-
-
-@pytest.fixture(scope="module")
-def reference(lora_run):
-    return load_for_inference(lora_run, backend="hf")
 
 
 @pytest.fixture(scope="module")
@@ -148,20 +137,6 @@ def test_int8_without_torchao_is_a_clear_error(lora_run, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchao.quantization", None)  # as if torchao were not installed
     with pytest.raises(BondhuError, match="fast_quantization=int8 needs torchao"):
         quantize_int8(torch.nn.Linear(4, 4))
-
-
-def test_export_merged_matches_the_adapter_model(lora_run, reference, run_cli):
-    from transformers import AutoModelForCausalLM
-
-    result = run_cli("export", lora_run, "--merged", "--dtype", "float32")
-    assert result.code == 0, result.err
-    merged = AutoModelForCausalLM.from_pretrained(lora_run / "merged")
-    ids = torch.tensor([[1, 5, 9, 42, 77, 101]])
-    with torch.no_grad():
-        a, b = merged(input_ids=ids).logits, reference.model(input_ids=ids).logits
-    assert torch.linalg.norm(a - b) / torch.linalg.norm(b) < 1e-5
-    assert (lora_run / "merged" / "tokenizer.json").is_file()
-    assert run_cli("export", lora_run).code == 1
 
 
 def test_evaluate_and_serve_take_the_fast_backend(lora_run, reference, fast, run_cli):

@@ -160,6 +160,19 @@ class Usage:
     completion_tokens: int = 0
 
 
+def _stream_kwargs(loaded: LoadedModel, prompt: list[int], settings: GenerationSettings, streamer, stopping) -> dict:
+    import torch
+
+    ids = torch.tensor([prompt], device=next(loaded.model.parameters()).device)
+    return dict(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        streamer=streamer,
+        stopping_criteria=stopping,
+        **generation_kwargs(loaded, settings),
+    )
+
+
 def stream(
     loaded: LoadedModel,
     prompt: list[int],
@@ -172,7 +185,6 @@ def stream(
 
     ``usage`` gets the number of tokens generated. ``wait_s``: how long to wait for the model
     while other replies hold it, after which ``QueueTimeout`` is raised (None: no limit)."""
-    import torch
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
     class _Stop(StoppingCriteria):
@@ -187,18 +199,9 @@ def stream(
 
     stop = stop or threading.Event()  # also ends generation when the consumer stops reading
     usage = usage or Usage(len(prompt))
-    tok, model = loaded.tokenizer, loaded.model
-    device = next(model.parameters()).device
-    ids = torch.tensor([prompt], device=device)
     # The streamer itself never times out: the wait for the model lock is bounded by wait_s instead.
-    streamer = _Counting(tok, skip_prompt=True, skip_special_tokens=True, timeout=None)
-    kwargs = dict(
-        input_ids=ids,
-        attention_mask=torch.ones_like(ids),
-        streamer=streamer,
-        stopping_criteria=StoppingCriteriaList([_Stop()]),
-        **generation_kwargs(loaded, settings),
-    )
+    streamer = _Counting(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=None)
+    kwargs = _stream_kwargs(loaded, prompt, settings, streamer, StoppingCriteriaList([_Stop()]))
     errors: list[BaseException] = []
 
     def work():

@@ -183,12 +183,11 @@ def pool(text: str) -> dict[str, bool]:
     return _pool(text, load_concepts())
 
 
-def judge(text: str, concepts: dict | None = None) -> Verdict:
-    """The lexicon's verdict on one text (a message, or recent messages joined by newlines)."""
-    c = _pool(text, concepts) if concepts else pool(text)
+def _rules(c: dict[str, bool]) -> list[tuple[str, str, str, bool]]:
+    """(level, category, reason, whether it fires) for the pooled concepts ``c``, crisis rules first."""
     death = (c.get("suicide") or c.get("die")) and not c["negated_die"]
     urge = c.get("want") or c.get("intent") or c.get("time")
-    rules = [
+    return [
         (
             "crisis",
             "method",
@@ -248,7 +247,12 @@ def judge(text: str, concepts: dict | None = None) -> Verdict:
         ("concern", "suicidal_intent", "suicide named", c.get("suicide") and not c["negated_die"]),
         ("concern", "method", "a means with a time", c.get("method") and c.get("time") and c.get("hopeless")),
     ]
-    fired = [(level, cat, why) for level, cat, why, ok in rules if ok]
+
+
+def judge(text: str, concepts: dict | None = None) -> Verdict:
+    """The lexicon's verdict on one text (a message, or recent messages joined by newlines)."""
+    c = _pool(text, concepts) if concepts else pool(text)
+    fired = [(level, cat, why) for level, cat, why, ok in _rules(c) if ok]
     if not fired:
         return Verdict("none", None, ())
     level = "crisis" if any(f[0] == "crisis" for f in fired) else "concern"
