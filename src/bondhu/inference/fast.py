@@ -78,6 +78,9 @@ def gqa_decode_attention(
 
 
 def _register_attention() -> None:
+    """Add the decode attention to transformers' registry under Bondhu's own name. transformers
+    looks attention up by name, so the registry is the only way in; the name is new, so no other
+    model's attention changes, and registering twice replaces the entry with the same function."""
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
@@ -215,7 +218,9 @@ class FastDecoder:
 
     def teacher_forced_logits(self, prompt: Sequence[int], continuation: Sequence[int]):
         """Float32 logits [len(continuation) + 1, vocab] of the decode path fed ``continuation``
-        (the logits after the prompt, then after each forced token): for checking it against a reference."""
+        (the logits after the prompt, then after each forced token). Public on purpose: it is how a
+        user checks what int8 weights or a new compile setting changed against the reference path
+        (docs/serving.md), as the tests and the GPU benchmark do."""
         import torch
 
         n = len(prompt)
