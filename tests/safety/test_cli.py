@@ -19,7 +19,7 @@ def test_eval_reports_per_script_and_category_and_lists_misses(run_cli, tmp_path
         "label\tcategory\tscript\tdialect\ttext\thistory",
         "crisis\tmethod\tromanized\tdhaka\tajke rate ghumer oshudh gula sob kheye felbo\t",
         "crisis\tmethod\tenglish\tstandard\tbanana smoothie recipe please\t",
-        "none\teveryday_use\tbengali\tstandard\tধানের ক্ষেতে কীটনাশক কখন দিতে হয়?\t",
+        "none\teveryday_use\tbengali\tstandard\tভাত রান্না করতে কতক্ষণ লাগে?\t",
     ]
     path = tmp_path / "set.tsv"
     path.write_text("\n".join(rows) + "\n", "utf-8")

@@ -11,7 +11,8 @@ import pytest
 from bondhu.safety import CrisisDetector
 from bondhu.safety.evalset import SCRIPTS, load_set, report
 
-DEV = Path(__file__).resolve().parents[2] / "data" / "safety" / "dev.tsv"
+DATA = Path(__file__).resolve().parents[2] / "data" / "safety"
+DEV = DATA / "dev.tsv"
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +25,10 @@ def dev_report() -> dict:
 # Set just under what the shipped model reaches through assess_conversation (docs/safety.md has
 # the figures).
 def test_recall_on_the_development_set(dev_report):
-    assert dev_report["overall"]["recall"] >= 0.96
+    assert dev_report["overall"]["recall"] >= 0.97
     for script in SCRIPTS:
-        assert dev_report["by_script"][script]["recall"] >= 0.94, script
-    assert dev_report["multi_turn"]["recall"] >= 0.85
+        assert dev_report["by_script"][script]["recall"] >= 0.96, script
+    assert dev_report["multi_turn"]["recall"] >= 0.93
 
 
 def test_messages_with_a_method_are_mostly_crises(dev_report):
@@ -40,13 +41,15 @@ def test_false_alarms_on_the_development_set(dev_report):
 
 
 CRISIS_FALSE_ALARMS = 0.02
-ANY_FALSE_ALARMS = 0.12
+ANY_FALSE_ALARMS = 0.15
 
 
-def test_ordinary_support_chats_rarely_raise_an_alarm(dev_report):
-    # The development set's user turns from the bundled empathy dataset's validation and test
-    # splits: sad, scared, proud or angry people with no risk at all (docs/safety.md).
-    ordinary = dev_report["by_category"]["ordinary_chat"]
-    assert ordinary["n"] >= 150
-    assert ordinary["crisis_false_alarms"] <= 0.03
-    assert ordinary["any_false_alarms"] <= 0.16
+def test_ordinary_support_chats_rarely_raise_an_alarm():
+    # User turns of the empathy datasets' validation and test splits (v1, and the v2 drafts):
+    # sad, scared, proud or angry people with no risk at all (docs/safety.md).
+    examples = load_set(DATA / "ordinary.tsv")
+    detector = CrisisDetector()
+    ordinary = report(examples, [detector.assess_conversation(e.turns).level for e in examples])["overall"]
+    assert ordinary["n"] >= 800
+    assert ordinary["crisis_false_alarms"] <= 0.015
+    assert ordinary["any_false_alarms"] <= 0.15

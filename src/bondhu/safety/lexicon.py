@@ -149,7 +149,7 @@ def clause_concepts(clause: str, concepts: dict) -> dict[str, list[tuple[int, in
     risk = [n for n in concepts if not n.startswith("safe_") and n != "negation"]
     hits = {n: _spans(tokens, concepts[n], used, heads) for n in risk}
     subject = any(t in _SUBJECTS for i, t in enumerate(tokens) if i not in used)
-    wants = bool(hits["want"] or hits["intent"])
+    wants = bool(hits["want"])
     if any(_spans(tokens, concepts[n], used, heads) for n in _SAFE_CLAUSES) and not (subject and wants):
         return None
     if _spans(tokens, concepts["safe_other_person"], used, heads) and not subject:
