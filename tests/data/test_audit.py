@@ -100,3 +100,18 @@ def test_the_cli_writes_json_and_png(tmp_path, run_cli):
     assert "risk" in saved["overall"]  # the crisis detector read the user turns
     missing = run_cli("data", "audit", str(tmp_path / "nope.jsonl"))
     assert missing.code != 0 and "nope.jsonl" in missing.err and "Traceback" not in missing.err
+
+
+def test_the_v2_drafts_meet_the_dataset_targets():
+    from bondhu.safety import CrisisDetector
+    from bondhu.safety.detector import RANK
+    from helpers import ROOT
+
+    detector = CrisisDetector()
+
+    def risk(turns):
+        return max((detector.assess_conversation(turns[: i + 1]).level for i in range(len(turns))), key=RANK.get)
+
+    folder = ROOT / "data" / "bondhu-empathy-v2"
+    report = audit([folder / f"{s}.jsonl" for s in ("train", "validation", "test")], risk=risk)
+    assert report["targets_missed"] == []
