@@ -301,7 +301,7 @@ def t4_plan(cfg) -> dict:
     from transformers import AutoConfig
 
     from bondhu.train.finetuner import memory_setup
-    from bondhu.train.plan import GIB, Shape, card_memory, estimate, make_plans
+    from bondhu.train.plan import GIB, Shape, card_memory, estimate, plans_for
     from bondhu.train.strategies import UnslothStrategy
 
     shape, setup = (
@@ -310,18 +310,7 @@ def t4_plan(cfg) -> dict:
     )
     budget, card = card_memory(None)
     lengths = [min(n, cfg.data.max_length or n) for n in conversation_lengths(cfg.model.name_or_path)]
-    t = cfg.training
-    plan = make_plans(
-        shape,
-        setup,
-        lengths,
-        t.batching,
-        t.per_device_batch_size,
-        t.gradient_accumulation_steps,
-        t.gradient_checkpointing,
-        budget,
-        card,
-    )[0]
+    plan = plans_for(cfg.training, shape, setup, lengths, budget, card)[0]
     return {
         "plan": plan.to_json(),
         "estimates_gib": {

@@ -20,7 +20,7 @@ from bondhu.errors import BondhuError
 from bondhu.run import RunDir
 from bondhu.train import compat, rundir
 from bondhu.train.distributed import is_main_process, wait_for_everyone
-from bondhu.train.plan import Plan, Setup, Shape, card_memory, estimate, fallbacks_after, make_plans
+from bondhu.train.plan import Plan, Setup, Shape, card_memory, estimate, fallbacks_after, plans_for
 from bondhu.train.strategies import resolve_precision, select_strategy
 
 log = logging.getLogger(__name__)
@@ -197,14 +197,11 @@ class LLAMAFineTuner:
         t, d = self.cfg.training, self.cfg.data
         lengths = [r["length"] for r in train_data.rows]
         self.shape = Shape.of(model.config)
-        return make_plans(
+        return plans_for(
+            t,
             self.shape,
             setup,
             lengths,
-            t.batching,
-            t.per_device_batch_size,
-            t.gradient_accumulation_steps,
-            t.gradient_checkpointing,
             budget,
             card,
             max_length=max(d.max_length or 0, self.cfg.model.max_seq_length, max(lengths)),

@@ -265,6 +265,31 @@ def make_plans(
     return [_with_reason(first, why)] + plans[plans.index(first) + 1 :]
 
 
+def plans_for(
+    training,
+    shape: Shape,
+    setup: Setup,
+    lengths: list[int],
+    budget: int | None,
+    card: int | None,
+    max_length: int | None = None,
+) -> list[Plan]:
+    """``make_plans`` with a TrainingConfig's batching, batch, accumulation and checkpointing choice."""
+    t = training
+    return make_plans(
+        shape,
+        setup,
+        lengths,
+        t.batching,
+        t.per_device_batch_size,
+        t.gradient_accumulation_steps,
+        t.gradient_checkpointing,
+        budget,
+        card,
+        max_length=max_length,
+    )
+
+
 def _with_reason(plan: Plan, reason: str) -> Plan:
     return Plan(**{**plan.__dict__, "reason": reason})
 
