@@ -159,7 +159,6 @@ def data_audit(
     """What a conversation set teaches: question habits, lengths, openers, scripts, calques, leaks between splits."""
     from bondhu.data.audit import audit, plot
     from bondhu.safety import CrisisDetector
-    from bondhu.safety.detector import RANK
 
     phrases = None
     if calques is not None:
@@ -168,12 +167,7 @@ def data_audit(
         phrases = [
             ln.strip() for ln in calques.read_text("utf-8").splitlines() if ln.strip() and not ln.startswith("#")
         ]
-    detector = CrisisDetector()
-
-    def risk(turns: list[str]) -> str:  # the highest level at any turn, each read with the turns before it
-        return max((detector.assess_conversation(turns[: i + 1]).level for i in range(len(turns))), key=RANK.get)
-
-    report = audit([str(f) for f in files], phrases, risk)
+    report = audit([str(f) for f in files], phrases, CrisisDetector().highest_level)
     output.mkdir(parents=True, exist_ok=True)
     (output / "audit.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), "utf-8")
     plot(report, output / "audit.png")

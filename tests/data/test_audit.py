@@ -104,14 +104,9 @@ def test_the_cli_writes_json_and_png(tmp_path, run_cli):
 
 def test_the_v2_drafts_meet_the_dataset_targets():
     from bondhu.safety import CrisisDetector
-    from bondhu.safety.detector import RANK
     from helpers import ROOT
 
-    detector = CrisisDetector()
-
-    def risk(turns):
-        return max((detector.assess_conversation(turns[: i + 1]).level for i in range(len(turns))), key=RANK.get)
-
     folder = ROOT / "data" / "bondhu-empathy-v2"
-    report = audit([folder / f"{s}.jsonl" for s in ("train", "validation", "test")], risk=risk)
+    files = [folder / f"{s}.jsonl" for s in ("train", "validation", "test")]
+    report = audit(files, risk=CrisisDetector().highest_level)
     assert report["targets_missed"] == []

@@ -143,7 +143,7 @@ def test_threshold_search_decides_as_the_detector_does():
     proba = clf.load().probabilities(texts)
     verdicts = [judge(t) for t in texts]
     lex = [v.level for v in verdicts]
-    intent = [v.level == "crisis" and v.category == "method" for v in verdicts]
+    intent = [v.means_with_intent for v in verdicts]
     means = [bool(pool(t).get("method")) for t in texts]
     for _ in range(5):
         ca, la = rng.uniform(0.1, 0.6), rng.uniform(0, 0.3)

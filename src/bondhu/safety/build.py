@@ -60,7 +60,7 @@ def choose_thresholds(
     concern, crisis = proba[:, 1], proba[:, 2]
     verdicts = [judge(t) for t in texts]
     lex = np.array([RANKS[v.level] for v in verdicts])
-    intent = np.array([v.level == "crisis" and v.category == "method" for v in verdicts])
+    intent = np.array([v.means_with_intent for v in verdicts])
     means = np.array([bool(pool(t).get("method")) for t in texts])
     pos = np.array([e.positive for e in dev])
     is_crisis = np.array([e.label == "crisis" for e in dev])

@@ -154,7 +154,7 @@ class CrisisDetector:
                 means,
                 lexicon_at,
                 escalate_at,
-                with_intent=bool(lex) and lex_level == "crisis" and lex.category == "method",
+                with_intent=bool(lex) and lex.means_with_intent,
             )
             category = (lex.category if lex_level != "none" else None) or _CLASSIFIER_CATEGORY
             reasons = list(lex.reasons) if lex_level != "none" else []
@@ -211,3 +211,9 @@ class CrisisDetector:
             elevated=elevated,
             from_context=result.from_context,
         )
+
+    def highest_level(self, user_turns: list[str]) -> str:
+        """The highest level at any turn of a finished conversation, each turn read with the ones
+        before it as chat would have read it (``bondhu data audit`` counts disclosures with it)."""
+        levels = (self.assess_conversation(user_turns[: i + 1]).level for i in range(len(user_turns)))
+        return max(levels, key=RANK.__getitem__, default="none")

@@ -49,6 +49,11 @@ class Verdict:
     category: str | None
     reasons: tuple[str, ...]
 
+    @property
+    def means_with_intent(self) -> bool:
+        """The method rule fired: a named means with intent, the lexicon's clearest crisis."""
+        return self.level == "crisis" and self.category == "method"
+
 
 def _phrase(text: str) -> Phrase:
     keys = []
