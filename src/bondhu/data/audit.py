@@ -156,6 +156,18 @@ def _risk(convs: list[Conversation], risk: Callable[[list[str]], str]) -> dict:
     return {"levels": dict(levels), "with_helpline": dict(helpline)}
 
 
+def _once(risk: Callable[[list[str]], str]) -> Callable[[list[str]], str]:
+    seen: dict[tuple[str, ...], str] = {}
+
+    def level(turns: list[str]) -> str:
+        key = tuple(turns)
+        if key not in seen:
+            seen[key] = risk(turns)
+        return seen[key]
+
+    return level
+
+
 def _shingles(conv: Conversation, k: int = 3) -> set[str]:
     words = " ".join(m["content"] for m in conv.messages if m["role"] == "user").split()
     return {" ".join(words[i : i + k]) for i in range(max(len(words) - k + 1, 1))}
@@ -257,6 +269,8 @@ def audit(
     """The whole report: each file is a split named by its stem (train.jsonl → train)."""
     calques = bundled_calques() if calques is None else calques
     splits = {Path(f).stem: load_split(f) for f in files}
+    if risk is not None:  # each conversation is in one split and in the whole: read it once
+        risk = _once(risk)
     everything = [c for convs in splits.values() for c in convs]
     report = {
         "files": [str(f) for f in files],
