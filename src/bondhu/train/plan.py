@@ -197,7 +197,7 @@ class Plan:
         return out
 
 
-def _candidates(setup: Setup, batch: int, accumulation: int, mode: bool | str) -> list[tuple[str, int]]:
+def _candidates(setup: Setup, batch: int, mode: bool | str) -> list[tuple[str, int]]:
     """(recompute, micro-batch) in the order tried. No recompute is tried at the configured batch and
     at half of it (recomputing costs a third more FLOPs, halving a step of several thousand tokens
     costs far less); checkpointing at the configured batch and then at halves down to one."""
@@ -230,7 +230,7 @@ def make_plans(
     card offers in bytes; None means unknown, and the fastest candidate is taken.
     """
     plans = []
-    for recompute, micro in _candidates(setup, batch, accumulation, mode):
+    for recompute, micro in _candidates(setup, batch, mode):
         tokens = step_tokens(lengths, micro, batching, max_length)
         est = estimate(shape, setup, recompute, tokens)
         plans.append(
