@@ -91,7 +91,7 @@ class LLAMAFineTuner:
         val = processor.prepare(self.cfg.data.validation) if self.cfg.data.validation else None
         return train, val
 
-    def _sft_config(self, cfg: BondhuConfig, precision: str, has_eval: bool, max_len: int):
+    def _sft_config(self, cfg: BondhuConfig, precision: str, has_eval: bool, max_len: int, report_to: list[str]):
         from trl import SFTConfig
 
         t = cfg.training
@@ -122,7 +122,7 @@ class LLAMAFineTuner:
             save_total_limit=t.save_total_limit,
             eval_strategy=("steps" if t.eval_steps else "epoch") if has_eval else "no",
             eval_steps=t.eval_steps,
-            report_to=self._report_to()[0] or "none",
+            report_to=report_to or "none",
             include_num_input_tokens_seen="non_padding",
             disable_tqdm=True,
             dataloader_num_workers=t.dataloader_workers,
@@ -217,11 +217,23 @@ class LLAMAFineTuner:
 
     def _attempt(self, strategy, model, tokenizer, train_data, val_data, plan: Plan, precision: str, resume: bool):
         """Ready the model for ``plan``, build the trainer and train; returns what the summary needs."""
-        with _environ(self._report_to()[1]):
-            return self._train_on_plan(strategy, model, tokenizer, train_data, val_data, plan, precision, resume)
+        report_to, env = self._report_to()
+        with _environ(env):
+            return self._train_on_plan(
+                strategy, model, tokenizer, train_data, val_data, plan, precision, resume, report_to
+            )
 
     def _train_on_plan(
-        self, strategy, model, tokenizer, train_data, val_data, plan: Plan, precision: str, resume: bool
+        self,
+        strategy,
+        model,
+        tokenizer,
+        train_data,
+        val_data,
+        plan: Plan,
+        precision: str,
+        resume: bool,
+        report_to: list[str],
     ) -> dict:
         cfg = _planned(self.cfg, plan)
         model = strategy.prepare_for_training(model, cfg)
@@ -236,7 +248,9 @@ class LLAMAFineTuner:
         progress, interrupt, largest = RichProgress(self.progress), SaveOnInterrupt(), LargestStep(model)
         self.trainer = trainer = compat.sft_trainer_class()(
             model=model,
-            args=self._sft_config(cfg, precision, val_data is not None, max(max_len, cfg.model.max_seq_length)),
+            args=self._sft_config(
+                cfg, precision, val_data is not None, max(max_len, cfg.model.max_seq_length), report_to
+            ),
             train_dataset=train_data.to_dataset(),
             eval_dataset=val_data.to_dataset() if val_data and val_data.rows else None,
             processing_class=tokenizer,
