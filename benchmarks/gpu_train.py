@@ -117,15 +117,11 @@ def fallback_unsloth(args):
     bondhu_train(args, "unsloth", section="fallback_unsloth")
 
 
-def seed_recipe(args):
-    """Run a: the common Unsloth notebook recipe (text + DataCollatorForSeq2Seq + train_on_responses_only)."""
-    import datasets
-    from transformers import DataCollatorForSeq2Seq
-    from trl import SFTConfig, SFTTrainer
+def unsloth_lora(model_dir: str, checkpointing: bool):
+    """The 4-bit model with LoRA r=16 on all linear layers, as Unsloth's notebooks build it (a, d and e)."""
     from unsloth import FastLanguageModel
-    from unsloth.chat_templates import train_on_responses_only
 
-    model, tok = FastLanguageModel.from_pretrained(args.model, max_seq_length=2048, dtype=None, load_in_4bit=True)
+    model, tok = FastLanguageModel.from_pretrained(model_dir, max_seq_length=2048, dtype=None, load_in_4bit=True)
     model = FastLanguageModel.get_peft_model(
         model,
         r=16,
@@ -133,9 +129,20 @@ def seed_recipe(args):
         lora_dropout=0,
         target_modules=ALL_LINEAR,
         bias="none",
-        use_gradient_checkpointing="unsloth",
+        use_gradient_checkpointing="unsloth" if checkpointing else False,
         random_state=3407,
     )
+    return model, tok
+
+
+def seed_recipe(args):
+    """Run a: the common Unsloth notebook recipe (text + DataCollatorForSeq2Seq + train_on_responses_only)."""
+    import datasets
+    from transformers import DataCollatorForSeq2Seq
+    from trl import SFTConfig, SFTTrainer
+    from unsloth.chat_templates import train_on_responses_only
+
+    model, tok = unsloth_lora(args.model, checkpointing=True)
     texts = [tok.apply_chat_template(c, tokenize=False) for c in conversations(args.model)]
     ds = datasets.Dataset.from_dict({"text": texts})
     meter = Throughput(args.skip)
@@ -182,16 +189,7 @@ def bare_unsloth(args, recompute: bool = True, section: str = "bare_unsloth"):
     import torch
     from unsloth import FastLanguageModel
 
-    model, tok = FastLanguageModel.from_pretrained(args.model, max_seq_length=2048, dtype=None, load_in_4bit=True)
-    model = FastLanguageModel.get_peft_model(
-        model,
-        r=16,
-        lora_alpha=16,
-        lora_dropout=0,
-        target_modules=ALL_LINEAR,
-        use_gradient_checkpointing="unsloth" if recompute else False,
-        random_state=3407,
-    )
+    model, tok = unsloth_lora(args.model, checkpointing=recompute)
     # Training mode, as in c: without it the model stays in eval mode, skips gradient checkpointing
     # and keeps every activation (21 GiB, and a ceiling no checkpointed run can reach).
     FastLanguageModel.for_training(model)
