@@ -16,9 +16,13 @@ DEV = DATA / "dev.tsv"
 
 
 @pytest.fixture(scope="module")
-def dev_report() -> dict:
+def detector() -> CrisisDetector:
+    return CrisisDetector()
+
+
+@pytest.fixture(scope="module")
+def dev_report(detector) -> dict:
     examples = load_set(DEV)
-    detector = CrisisDetector()
     return report(examples, [detector.assess_conversation(e.turns).level for e in examples])
 
 
@@ -44,11 +48,10 @@ CRISIS_FALSE_ALARMS = 0.02
 ANY_FALSE_ALARMS = 0.15
 
 
-def test_ordinary_support_chats_rarely_raise_an_alarm():
+def test_ordinary_support_chats_rarely_raise_an_alarm(detector):
     # User turns of the empathy datasets' validation and test splits (v1, and the v2 drafts):
     # sad, scared, proud or angry people with no risk at all (docs/safety.md).
     examples = load_set(DATA / "ordinary.tsv")
-    detector = CrisisDetector()
     ordinary = report(examples, [detector.assess_conversation(e.turns).level for e in examples])["overall"]
     assert ordinary["n"] >= 800
     assert ordinary["crisis_false_alarms"] <= 0.015

@@ -1,6 +1,7 @@
 """The memory-aware training plan: its arithmetic on the 8B shape, its choices, and the fallback."""
 
 import csv
+from dataclasses import replace
 
 import pytest
 import torch
@@ -22,16 +23,7 @@ UNSLOTH_BF16 = Setup(
     chunked_loss=True,
     checkpointing="offload",
 )
-QLORA_FP16 = Setup(
-    quantized=True,
-    dtype_bytes=2,
-    lora_r=16,
-    lora_targets=tuple(ALL_LINEAR),
-    optimizer="adamw_8bit",
-    fused=False,
-    chunked_loss=True,
-    checkpointing="recompute",
-)
+QLORA_FP16 = replace(UNSLOTH_BF16, fused=False, checkpointing="recompute")  # eager modules, PEFT's recompute
 # Conversations of the bundled set's order of size under the Llama 3 tokenizer.
 LENGTHS = [900 + 37 * (i % 29) for i in range(300)]
 
@@ -41,7 +33,7 @@ def test_the_8b_shapes_arithmetic():
     assert lora_parameters(LLAMA31_8B, 16, tuple(ALL_LINEAR)) == 41_943_040
     # 6.98e9 NF4 weights at ~0.52 bytes, embeddings and LM head in 16 bits.
     assert weight_bytes(LLAMA31_8B, UNSLOTH_BF16) / GIB == pytest.approx(5.31, abs=0.02)
-    unquantized = Setup(**{**UNSLOTH_BF16.__dict__, "quantized": False})
+    unquantized = replace(UNSLOTH_BF16, quantized=False)
     assert weight_bytes(LLAMA31_8B, unquantized) / GIB == pytest.approx(8.03e9 * 2 / GIB, rel=0.01)
     # Without recompute every layer keeps 15 hidden-sized tensors per token: 3.75 MiB per token.
     per_token = estimate(LLAMA31_8B, UNSLOTH_BF16, "none", 1000).activations / 1000
