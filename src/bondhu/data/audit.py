@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
-from bondhu.data.loaders import Conversation, detect_format, read_records, to_conversation, validate_messages
+from bondhu.data.loaders import Conversation, detect_format, read_records, to_conversation
 from bondhu.errors import DataError
 
 _BN = re.compile(r"[\u0980-\u09FF]")
@@ -56,9 +56,7 @@ def load_split(path: str | Path) -> list[Conversation]:
     for i, rec in enumerate(records, 1):
         if rec.error:
             raise rec.error
-        conv = to_conversation(rec, fmt, i)
-        validate_messages(conv)
-        out.append(conv)
+        out.append(to_conversation(rec, fmt, i))  # which validates the messages
     return out
 
 
