@@ -45,7 +45,6 @@ def load_llama31_tokenizer():
     import base64
 
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
     byte_map = bytes_to_unicode()
@@ -74,14 +73,6 @@ def load_llama31_tokenizer():
     tok.decoder = decoders.ByteLevel()
     specials = [SPECIALS.get(i, f"<|reserved_special_token_{i - 128000}|>") for i in range(128000, 128256)]
     tok.add_special_tokens(specials)
-    from bondhu.data.template import LLAMA31_TEMPLATE
+    from bondhu.train.tiny import as_llama31_tokenizer
 
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<|begin_of_text|>",
-        eos_token="<|eot_id|>",
-        pad_token="<|finetune_right_pad_id|>",
-        chat_template=LLAMA31_TEMPLATE,
-        clean_up_tokenization_spaces=False,
-        model_max_length=131072,
-    )
+    return as_llama31_tokenizer(tok)

@@ -52,7 +52,6 @@ def corpus_texts(paths: list[str], roles: tuple[str, ...] = ("user", "assistant"
 def train_tokenizer(texts: list[str], vocab_size: int):
     """Train a byte-level BPE with the Llama 3 split and specials; returns a fast HF tokenizer."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence(
@@ -69,6 +68,14 @@ def train_tokenizer(texts: list[str], vocab_size: int):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(texts, trainer)
+    return as_llama31_tokenizer(tok)
+
+
+def as_llama31_tokenizer(tok):
+    """A ``tokenizers`` object as transformers sees Llama 3.1's: its specials, Bondhu's pad token
+    (not EOS) and the chat template Bondhu trains with."""
+    from transformers import PreTrainedTokenizerFast
+
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<|begin_of_text|>",
