@@ -75,6 +75,18 @@ def test_conversation_risk_and_elevation(detector):
     assert detector.assess_conversation([]).level == "none"
 
 
+def test_a_standing_risk_is_carried_as_a_concern_not_a_second_crisis():
+    lexicon = CrisisDetector(use_classifier=False)
+    plea, after = "আল্লাহ আমারে তুইলা নাও", "ঠিক আছে, পরে কথা বলি"
+    assert lexicon.assess(plea).level == "concern" and lexicon.assess(after).level == "none"
+    carried = lexicon.assess_conversation([plea, after])
+    assert carried.level == "concern" and carried.from_context and "still stands" in carried.reasons[0]
+    crisis = "ajke rate ghumer oshudh gula sob kheye felbo"
+    assert lexicon.assess_conversation([crisis, after]).level == "concern"
+    # Once the risky turn has left the window, nothing is carried.
+    assert lexicon.assess_conversation([plea] + [after] * lexicon.window).level == "none"
+
+
 def test_either_part_alone_can_raise_the_alarm():
     lexicon_only = CrisisDetector(use_classifier=False)
     assert lexicon_only.assess("ajke rate ghumer oshudh gula sob kheye felbo").is_crisis

@@ -48,10 +48,17 @@ def test_concern_concepts(text):
         "আমি মরতে চাই না, শুধু কথা বলতে চাই",
         "খবরে দেখলাম এক ছাত্র আত্মহত্যা করেছে",
         "সবাইকে বিদায়, কাল থেকে নতুন অফিসে জয়েন করছি!",
+        "আমি নিজেকে মেরে ফেলব না, চিন্তা কোরো না",  # the negation comes after the verb
+        "ami nijeke mere felbo na",
     ],
 )
 def test_non_crisis_senses(text):
     assert judge(text).level == "none", judge(text)
+
+
+def test_english_on_is_not_the_negation_it_folds_like():
+    # "on" and Chittagonian "ন" share a folded form; only the second denies.
+    assert judge("gonna kill myself on my birthday next week").level == "crisis"
 
 
 def test_a_bare_no_in_the_yaml_is_rejected_with_its_place(tmp_path):

@@ -1,7 +1,13 @@
-"""Rebuild the classifier: fit on the training set, choose thresholds on the development set.
+"""Rebuild the classifier: fit on the training and development sets, choose thresholds on the
+development set's out-of-fold predictions.
 
+The development set is cut into ``folds`` contiguous blocks (its rows come writer by writer, so a
+block is mostly one writer's). Each block is predicted by a model fitted without it, so the
+thresholds are chosen on predictions for messages, and mostly writers, that model never saw; the
+shipped model is then fitted on everything. Fitting on the development writers' messages, not only
+choosing thresholds on them, roughly halved the false alarms at the same recall (docs/safety.md).
 Thresholds are chosen for the whole detector (lexicon and classifier together), because that is
-what runs (``choose_thresholds`` says how). The blind set plays no part here.
+what runs (``choose_thresholds`` says how). The gate, ordinary and blind sets play no part here.
 """
 
 from __future__ import annotations
@@ -11,6 +17,13 @@ import numpy as np
 from bondhu.safety import classifier as clf
 from bondhu.safety.evalset import Example
 from bondhu.safety.lexicon import judge, pool
+
+FOLDS = 5
+# The recall asked of the joined-turns search below. The detector as chat runs it reads the
+# newest turn and the turns together, and carries a standing risk, so it finds a little more
+# than the joined turns alone (``detector_figures``; docs/safety.md has both).
+TARGET_RECALL = 0.975
+MAX_CRISIS_FALSE_ALARMS = 0.025
 
 
 def conversation_text(e: Example, window: int = 3) -> str:
@@ -44,10 +57,55 @@ def combine_arrays(
     return np.maximum(lexr, model)
 
 
+def cross_fit(
+    train: list[Example], dev: list[Example], folds: int = FOLDS, seed: int = 0
+) -> tuple[np.ndarray, list[tuple[np.ndarray, clf.Classifier]]]:
+    """P(none), P(concern), P(crisis) for each development example, from a model fitted on the
+    training set and the other ``folds - 1`` contiguous blocks of the development set; and each
+    block with its model."""
+    proba, fitted = np.zeros((len(dev), 3)), []
+    for block in np.array_split(np.arange(len(dev)), folds):
+        held = set(block.tolist())
+        rest = train + [e for i, e in enumerate(dev) if i not in held]
+        model = clf.train([conversation_text(e) for e in rest], [e.label for e in rest], seed=seed)
+        proba[block] = model.probabilities([conversation_text(dev[i]) for i in block])
+        fitted.append((block, model))
+    return proba, fitted
+
+
+def detector_figures(dev: list[Example], fitted: list[tuple[np.ndarray, clf.Classifier]], thresholds: dict) -> dict:
+    """The whole detector's development figures, as chat runs it (``assess_conversation``), each
+    block judged by the model fitted without it."""
+    from bondhu.safety.detector import CrisisDetector
+    from bondhu.safety.evalset import report
+
+    levels: list[str] = [""] * len(dev)
+    for block, model in fitted:
+        for key in _THRESHOLDS:
+            setattr(model, key, thresholds[key])
+        detector = CrisisDetector(classifier=model)
+        for i in block:
+            levels[i] = detector.assess_conversation(dev[i].turns).level
+    r = report(dev, levels)
+    overall = r["overall"]
+    return {
+        "recall": overall["recall"],
+        "crisis_false_alarms": overall["crisis_false_alarms"],
+        "any_false_alarms": overall["any_false_alarms"],
+        "multi_turn_recall": r["multi_turn"]["recall"],
+        "method_as_crisis": r["method_as_crisis"],
+        "recall_by_script": {k: v["recall"] for k, v in r["by_script"].items()},
+    }
+
+
 def choose_thresholds(
-    model: clf.Classifier, dev: list[Example], target_recall: float = 0.98, max_crisis_false_alarms: float = 0.02
+    proba: np.ndarray,
+    dev: list[Example],
+    target_recall: float = TARGET_RECALL,
+    max_crisis_false_alarms: float = MAX_CRISIS_FALSE_ALARMS,
 ) -> dict:
-    """Set ``model``'s thresholds from ``dev`` and return the development figures they give.
+    """The thresholds for ``dev``'s probabilities ``proba`` (rows of P(none), P(concern),
+    P(crisis)), with the development figures they give.
 
     First ``concern_at`` and ``lexicon_at``: of the pairs whose recall on development positives
     reaches ``target_recall``, the one with the fewest false alarms (the higher thresholds on a
@@ -56,7 +114,6 @@ def choose_thresholds(
     under ``max_crisis_false_alarms``, the one that calls the most crisis-labelled messages a
     crisis."""
     texts = [conversation_text(e) for e in dev]
-    proba = model.probabilities(texts)
     concern, crisis = proba[:, 1], proba[:, 2]
     verdicts = [judge(t) for t in texts]
     lex = np.array([RANKS[v.level] for v in verdicts])
@@ -83,12 +140,6 @@ def choose_thresholds(
             if (lv[~pos] == 2).mean() <= max_crisis_false_alarms:
                 crisis_best = min(crisis_best, (-int((lv[is_crisis] == 2).sum()), float(cr + ma), float(cr), float(ma)))
     _, _, crisis_at, escalate_at = crisis_best
-    model.concern_at, model.crisis_at, model.lexicon_at, model.escalate_at = (
-        concern_at,
-        crisis_at,
-        lexicon_at,
-        escalate_at,
-    )
     lv = levels(concern_at, crisis_at, lexicon_at, escalate_at)
     return {
         "concern_at": concern_at,
@@ -102,11 +153,25 @@ def choose_thresholds(
     }
 
 
+_THRESHOLDS = ("concern_at", "crisis_at", "lexicon_at", "escalate_at")
+
+
 def build(
-    train: list[Example], dev: list[Example], seed: int = 0, target_recall: float = 0.98
+    train: list[Example],
+    dev: list[Example],
+    seed: int = 0,
+    target_recall: float = TARGET_RECALL,
+    folds: int = FOLDS,
 ) -> tuple[clf.Classifier, dict]:
-    """Train on ``train`` (multi-turn examples as their joined turns), tune on ``dev``."""
-    model = clf.train([conversation_text(e) for e in train], [e.label for e in train], seed=seed)
-    figures = choose_thresholds(model, dev, target_recall)
-    model.meta.update({"n_dev": len(dev), "seed": seed, "target_recall": target_recall, **figures})
+    """Thresholds from ``dev``'s out-of-fold predictions, then one model fitted on ``train`` and
+    ``dev`` together (multi-turn examples as their joined turns). The figures include the whole
+    detector's out-of-fold development figures under ``detector``."""
+    proba, fitted = cross_fit(train, dev, folds, seed)
+    figures = choose_thresholds(proba, dev, target_recall, MAX_CRISIS_FALSE_ALARMS)
+    figures["detector"] = detector_figures(dev, fitted, figures)
+    both = train + dev
+    model = clf.train([conversation_text(e) for e in both], [e.label for e in both], seed=seed)
+    for key in _THRESHOLDS:
+        setattr(model, key, figures[key])
+    model.meta.update({"n_dev": len(dev), "folds": folds, "seed": seed, "target_recall": target_recall, **figures})
     return model, figures

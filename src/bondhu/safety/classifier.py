@@ -51,7 +51,7 @@ def concept_features(texts) -> list[dict[str, float]]:
     return [{k: 1.0 for k, v in pool(t).items() if v} for t in texts]
 
 
-def build_pipeline(c: float = 4.0, seed: int = 0) -> Pipeline:
+def build_pipeline(c: float = 8.0, seed: int = 0) -> Pipeline:
     """The untrained model: features (see the module docstring) into logistic regression."""
     text = make_pipeline(
         FunctionTransformer(fold_all),

@@ -98,25 +98,35 @@ def train(
     dev_file: Path = typer.Option(DATA / "dev.tsv", "--dev", help="Development set, for the thresholds"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Model file (default: the bundled one)"),
     seed: int = typer.Option(0, "--seed"),
-    target_recall: float = typer.Option(0.98, "--target-recall", min=0.5, max=1.0),
+    target_recall: Optional[float] = typer.Option(
+        None, "--target-recall", min=0.5, max=1.0, help="Recall asked of the threshold search (default: build's)"
+    ),
+    folds: Optional[int] = typer.Option(
+        None, "--folds", min=2, help="Development blocks, each judged by a model fitted without it (default 5)"
+    ),
 ):
-    """Rebuild the classifier from the training set; thresholds come from the development set."""
+    """Rebuild the classifier from the training and development sets; thresholds come from the
+    development set's out-of-fold predictions."""
     import time
 
     from bondhu.safety import classifier as clf
-    from bondhu.safety.build import build
+    from bondhu.safety.build import FOLDS, TARGET_RECALL, build
     from bondhu.safety.evalset import load_set
 
     start = time.perf_counter()
-    model, figures = build(load_set(train_file), load_set(dev_file), seed, target_recall)
+    model, figures = build(
+        load_set(train_file), load_set(dev_file), seed, target_recall or TARGET_RECALL, folds or FOLDS
+    )
     path = model.save(output or clf.bundled_path())
     size = path.stat().st_size / 2**20
     console.print(
         f"trained on {model.meta['n_train']} messages in {time.perf_counter() - start:.1f} s; "
         f"thresholds concern {figures['concern_at']:.2f}, crisis {figures['crisis_at']:.2f}"
     )
+    d = figures["detector"]
     console.print(
-        f"development: recall {_pct(figures['dev_recall'])}, crisis false alarms "
-        f"{_pct(figures['dev_crisis_false_alarms'])}, any false alarms {_pct(figures['dev_any_false_alarms'])}"
+        f"development, out of fold, as chat runs it: recall {_pct(d['recall'])} (multi-turn "
+        f"{_pct(d['multi_turn_recall'])}), crisis false alarms {_pct(d['crisis_false_alarms'])}, any false alarms "
+        f"{_pct(d['any_false_alarms'])}, method with intent as crisis {_pct(d['method_as_crisis'])}"
     )
     console.print(f"written {path} ({size:.2f} MB)")

@@ -121,6 +121,12 @@ def combine(
     return max(lexicon, model, key=RANK.__getitem__)
 
 
+def _from_context(together: Assessment, reason: str, script: str) -> Assessment:
+    return Assessment(
+        together.level, together.category, (reason,) + together.reasons, script, together.score, from_context=True
+    )
+
+
 @dataclass
 class CrisisDetector:
     """Lexicon plus classifier. ``classifier=None`` loads the bundled model file."""
@@ -192,13 +198,15 @@ class CrisisDetector:
             # The turns together count only where the newest turn raised them: an earlier
             # crisis on its own is handled by elevation, not by repeating the crisis reply.
             if RANK[together.level] > max(RANK[newest.level], RANK[before.level]):
+                result = _from_context(together, "conversation: recent turns together", newest.script)
+            elif newest.level == "none" and together.level != "none" and before.level != "none":
+                # The risk of the turns before still stands: a harmless-looking newest turn
+                # ("thanks for listening", "tonight then") does not take it back. It is a concern,
+                # not a second crisis reply. A clarification ("I'm safe, it was a film") ends it
+                # where it brings the turns together back to none.
+                carried = _from_context(together, "conversation: the risk of the turns before still stands", "")
                 result = Assessment(
-                    together.level,
-                    together.category,
-                    ("conversation: recent turns together",) + together.reasons,
-                    newest.script,
-                    together.score,
-                    from_context=True,
+                    "concern", carried.category, carried.reasons, newest.script, carried.score, from_context=True
                 )
         prior = scored[3 if len(recent) > 1 else 1 :]
         elevated = any(a.is_crisis for a in prior) or (len(recent) > 1 and scored[2].is_crisis)

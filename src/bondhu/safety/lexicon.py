@@ -34,6 +34,9 @@ _SAFE_SPANS = ("safe_idiom", "safe_everyday", "safe_denial", "safe_past")
 _SAFE_CLAUSES = ("safe_news", "safe_fiction", "safe_study", "safe_grief")
 _SUBJECTS = {fold_word(w) for w in ("আমি", "মুই", "আঁই", "i", "i'm", "im", "myself", "নিজেকে", "নিজেরে", "me")}
 _NEG_SUFFIXES = ("na", "ni", "nai", "ne")
+# English words that fold like a Bengali negation (Chittagonian "ন" and "on" both fold to "n"):
+# "kill myself on Friday" is no denial.
+_NOT_NEGATIONS = frozenset({"on", "in", "an", "one", "own", "none"})
 
 
 @dataclass(frozen=True)
@@ -126,18 +129,23 @@ def _spans(tokens: list[str], phrases, used: set[int], heads: set[str]) -> list[
     return [s for p in phrases if p.keys[0][0] in heads for s in find(tokens, p, used)]
 
 
-def _negated(tokens: list[str], spans: list[tuple[int, int]], concepts: dict) -> bool:
-    """Whether every span is negated: a negation right after it, a fused one ("চাইনা"), or
-    "not"/"don't" just before it."""
+def _negated(tokens: list[str], spans: list[tuple[int, int]], concepts: dict, raw: list[str]) -> bool:
+    """Whether every span is negated: a negation in the two words after it (Bengali puts it after
+    the verb: "নিজেকে মেরে ফেলব না"), a fused one ("চাইনা"), or "not"/"don't" just before it.
+    ``raw`` holds the unfolded words, to tell "on" from "ন"."""
     if not spans:
         return False
     neg = {p.keys[0][0] for p in concepts["negation"]}
+
+    def is_neg(k: int) -> bool:
+        return tokens[k] in neg and raw[k].lower() not in _NOT_NEGATIONS
 
     def one(span: tuple[int, int]) -> bool:
         a, b = span
         last = tokens[b - 1]
         fused = any(last.endswith(s) and len(last) > len(s) + 2 for s in _NEG_SUFFIXES)
-        return fused or (b < len(tokens) and tokens[b] in neg) or any(t in neg for t in tokens[max(0, a - 2) : a])
+        after = range(b, min(b + 2, len(tokens)))
+        return fused or any(is_neg(k) for k in after) or any(is_neg(k) for k in range(max(0, a - 2), a))
 
     return all(one(s) for s in spans)
 
@@ -145,7 +153,8 @@ def _negated(tokens: list[str], spans: list[tuple[int, int]], concepts: dict) ->
 def clause_concepts(clause: str, concepts: dict) -> dict[str, list[tuple[int, int]]] | None:
     """Risk concepts of one clause after safe senses are removed; None when the clause's context
     (news, fiction, study, grief, someone else) means it says nothing about the writer."""
-    tokens = [fold_word(w) for w in words(clean(clause))]
+    raw = words(clean(clause))
+    tokens = [fold_word(w) for w in raw]
     heads = _heads(tokens)
     used: set[int] = set()
     for name in _SAFE_SPANS:
@@ -159,8 +168,8 @@ def clause_concepts(clause: str, concepts: dict) -> dict[str, list[tuple[int, in
         return None
     if _spans(tokens, concepts["safe_other_person"], used, heads) and not subject:
         return None
-    hits["_negated_die"] = [(0, 0)] if _negated(tokens, hits["die"] + hits["suicide"], concepts) else []
-    hits["_negated_want"] = [(0, 0)] if _negated(tokens, hits["want"], concepts) else []
+    hits["_negated_die"] = [(0, 0)] if _negated(tokens, hits["die"] + hits["suicide"], concepts, raw) else []
+    hits["_negated_want"] = [(0, 0)] if _negated(tokens, hits["want"], concepts, raw) else []
     return hits
 
 
