@@ -66,6 +66,11 @@ class DataConfig(_Section):
     train: str = "data/bondhu-empathy/train.jsonl"
     validation: str | None = "data/bondhu-empathy/validation.jsonl"
     test: str | None = "data/bondhu-empathy/test.jsonl"
+    # Train on this many of the training split's conversations, evenly spaced through the file (the
+    # same ones every run; the bundled file runs writer by writer, emotion by emotion, so they span
+    # all of them). For demos and smoke runs; the rest are counted as skipped in the data report.
+    train_subset: int | None = Field(None, ge=1)
+    validation_subset: int | None = Field(None, ge=1)  # the same, for the validation split
     format: Literal["auto", "native", "messages", "sharegpt", "becc"] = "auto"
     hub_split: str = "train"
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -110,7 +115,9 @@ class TrainingConfig(_Section):
     gradient_checkpointing: bool | Literal["auto"] = "auto"
     # The memory training may use, in GiB; None: the card's free memory (the process's RAM on CPU).
     memory_budget_gib: float | None = Field(None, gt=0)
-    # padding_free: no pad tokens, one flat row per step; packing: rows filled to max_length.
+    # padding_free: no pad tokens, one flat row per step; packing: rows filled to max_length;
+    # padded: rows of similar length together, right-padded, causal attention with no mask
+    # (bondhu.train.collate says why that is exact, and when it is faster).
     batching: Literal["padding_free", "packing", "padded"] = "padding_free"
     seed: int = 42
     logging_steps: int = Field(1, ge=1)

@@ -102,11 +102,11 @@ def test_the_cli_writes_json_and_png(tmp_path, run_cli):
     assert missing.code != 0 and "nope.jsonl" in missing.err and "Traceback" not in missing.err
 
 
-def test_the_v2_drafts_meet_the_dataset_targets():
+def test_the_bundled_dataset_meets_the_dataset_targets():
     from bondhu.safety import CrisisDetector
     from helpers import ROOT
 
-    folder = ROOT / "data" / "bondhu-empathy-v2"
+    folder = ROOT / "data" / "bondhu-empathy"
     files = [folder / f"{s}.jsonl" for s in ("train", "validation", "test")]
     report = audit(files, risk=CrisisDetector().highest_level)
     assert report["targets_missed"] == []

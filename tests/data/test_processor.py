@@ -124,6 +124,16 @@ def test_no_truncation_without_a_limit(tokenizer, tmp_path):
     assert tokenizer.decode(trained).count("<|eot_id|>") == 40
 
 
+def test_a_train_subset_is_evenly_spaced_the_same_every_time_and_counted(tokenizer, tmp_path):
+    path = str(write_jsonl(tmp_path / "d.jsonl", [conv(i) for i in range(10)]))
+    first = DatasetProcessor(tokenizer).prepare(path, subset=4)
+    again = DatasetProcessor(tokenizer).prepare(path, subset=4)
+    assert len(first.rows) == 4 and first.report.skipped == {"outside_train_subset": 6}
+    assert [r["input_ids"] for r in first.rows] == [r["input_ids"] for r in again.rows]
+    assert [e.split()[0].rsplit(":", 1)[1] for e in first.report.examples["outside_train_subset"]][:2] == ["2", "4"]
+    assert len(DatasetProcessor(tokenizer).prepare(path, subset=50).rows) == 10
+
+
 def test_duplicates_dropped_and_counted(tokenizer, tmp_path):
     spaced = conv(0)
     spaced["messages"] = [

@@ -181,9 +181,18 @@ class DatasetProcessor:
         report.skip("too_long_after_truncation", where, f"{conv.id} ({row['length']} tokens)")
         return None
 
-    def prepare(self, source: str, strict: bool | None = None, batch_size: int = 512) -> Prepared:
-        """Load, clean and tokenize ``source``; the report counts every skip and change."""
+    def prepare(
+        self, source: str, strict: bool | None = None, batch_size: int = 512, subset: int | None = None
+    ) -> Prepared:
+        """Load, clean and tokenize ``source``; the report counts every skip and change. ``subset``
+        keeps that many conversations, evenly spaced, and counts the rest as skipped."""
         conversations, report = self.load(source, strict)
+        if subset is not None and len(conversations) > subset:
+            keep = {round(i * len(conversations) / subset) for i in range(subset)}
+            for i, conv in enumerate(conversations):
+                if i not in keep:
+                    report.skip("outside_train_subset", f"{conv.file}:{conv.line}", conv.id)
+            conversations = [c for i, c in enumerate(conversations) if i in keep]
         rows, kept = [], []
         for start in range(0, len(conversations), batch_size):
             chunk = conversations[start : start + batch_size]
