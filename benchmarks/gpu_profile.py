@@ -43,14 +43,48 @@ def profile_unsloth(args, first: int = 6, last: int = 7) -> None:
             )
             if state.global_step == last and self.prof is not None:
                 self.prof.__exit__(None, None, None)
-                table = self.prof.key_averages()
-                print(table.table(sort_by="cuda_time_total", row_limit=45, max_name_column_width=90), flush=True)
-                print(table.table(sort_by="self_cuda_time_total", row_limit=30, max_name_column_width=90), flush=True)
+                _kernel_tables(self.prof)
                 self.prof = None
 
     cb = Profile()
     bondhu_train(args, "unsloth", extra_callbacks=[cb])
     result(section="profile_unsloth", steps=cb.steps)
+
+
+def _kernel_tables(prof) -> None:
+    table = prof.key_averages()
+    print(table.table(sort_by="cuda_time_total", row_limit=45, max_name_column_width=90), flush=True)
+    print(table.table(sort_by="self_cuda_time_total", row_limit=30, max_name_column_width=90), flush=True)
+
+
+def profile_bare(args, first: int = 6, last: int = 7) -> None:
+    """The bare loop without recompute (e's ceiling), profiled over the same steps as c: the two
+    kernel tables side by side say where c's step spends what e's does not."""
+    import torch
+    from unsloth import FastLanguageModel
+
+    from gpu_train import unsloth_lora
+
+    model, _ = unsloth_lora(args.model, checkpointing=False)
+    FastLanguageModel.for_training(model)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    x = torch.randint(0, 128000, (2, 2048), device="cuda")
+    steps, prof = [], None
+    for step in range(1, last + 1):
+        if step == first:
+            acts = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+            prof = torch.profiler.profile(activities=acts)
+            prof.__enter__()
+        sync()
+        t = time.perf_counter()
+        model(input_ids=x, labels=x).loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        sync()
+        steps.append({"step": step, "seconds": round(time.perf_counter() - t, 3), "tokens": 4096})
+    prof.__exit__(None, None, None)
+    _kernel_tables(prof)
+    result(section="profile_bare", steps=steps, peak_gpu_gib=peak_gib())
 
 
 def loop_rate(decoder, ids: list[int], settings) -> float:
@@ -169,6 +203,7 @@ def fast_variants(args, names: list[str]) -> None:
 
 SECTIONS = {
     "profile_unsloth": profile_unsloth,
+    "profile_bare": profile_bare,
     "profile_fast": profile_fast,
     "fast_variants_bf16": lambda args: fast_variants(args, ["bf16", "bf16_cdt", "bf16_fused", "bf16_fused_cdt"]),
     "fast_variants_int8": lambda args: fast_variants(args, ["int8_cdt", "int8_cdt_all"]),

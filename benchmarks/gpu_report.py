@@ -19,8 +19,10 @@ TRAINING_ROWS = [
         "seed_recipe",
         True,
     ),
-    ("b", "`bondhu train`, strategy `qlora` (padding-free, batch 8, `auto` plan)", "train_qlora", None),
-    ("c", "`bondhu train`, strategy `unsloth` (padding-free, batch 8, `auto` plan: the preset)", "train_unsloth", None),
+    # Batching is the preset's: padded (length-grouped, no mask) since gpu-20261202-0404, padding-free
+    # before; the padding-free column says which a row ran.
+    ("b", "`bondhu train`, strategy `qlora` (the preset's batching, batch 8, `auto` plan)", "train_qlora", None),
+    ("c", "`bondhu train`, strategy `unsloth` (the preset's batching, batch 8, `auto` plan)", "train_unsloth", None),
     ("c0", "c with `training.gradient_checkpointing=true` (the presets before the plan)", "train_unsloth_ckpt", True),
     ("d", "bare Unsloth loop, fixed 2048-token rows, batch 2, Unsloth's offloaded checkpointing", "bare_unsloth", True),
     ("e", "bare Unsloth loop, fixed 2048-token rows, batch 2, no recompute (the ceiling)", "bare_unsloth_none", False),

@@ -33,6 +33,7 @@ UNSLOTH_SECTIONS = {
     "t4_longest",
     "infer_unsloth",
     "profile_unsloth",
+    "profile_bare",
 }
 
 

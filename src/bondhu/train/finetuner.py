@@ -19,6 +19,7 @@ from bondhu.data.processor import DatasetProcessor, Prepared
 from bondhu.errors import BondhuError
 from bondhu.run import RunDir
 from bondhu.train import compat, rundir
+from bondhu.train.collate import CausalPadded, length_grouped
 from bondhu.train.distributed import is_main_process, wait_for_everyone
 from bondhu.train.plan import Plan, Setup, Shape, card_memory, estimate, fallbacks_after, plans_for
 from bondhu.train.strategies import resolve_precision, select_strategy
@@ -83,12 +84,16 @@ class LLAMAFineTuner:
 
     def _prepare_data(self, tokenizer) -> tuple[Prepared, Prepared | None]:
         processor = DatasetProcessor(tokenizer, self.cfg.data, self.cfg.model.pad_token)
-        train = processor.prepare(self.cfg.data.train)
+        train = processor.prepare(self.cfg.data.train, subset=self.cfg.data.train_subset)
         if not train.rows:
             raise BondhuError(
                 f"{self.cfg.data.train}: no usable training conversations (skipped: {dict(train.report.skipped)})"
             )
-        val = processor.prepare(self.cfg.data.validation) if self.cfg.data.validation else None
+        val = (
+            processor.prepare(self.cfg.data.validation, subset=self.cfg.data.validation_subset)
+            if self.cfg.data.validation
+            else None
+        )
         return train, val
 
     def _sft_config(self, cfg: BondhuConfig, precision: str, has_eval: bool, max_len: int, report_to: list[str]):
@@ -132,6 +137,7 @@ class LLAMAFineTuner:
             padding_free=batching == "padding_free",
             packing=batching == "packing",
             packing_strategy="bfd",
+            **length_grouped(batching == "padded"),
             # Sequences are already complete and never cut; padding-free needs max_length=None.
             max_length=max_len if batching == "packing" else None,
             dataset_num_proc=None,
@@ -259,6 +265,8 @@ class LLAMAFineTuner:
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # our progress bar shows the same numbers
+        if cfg.training.batching == "padded":
+            trainer.data_collator = CausalPadded(trainer.data_collator)
         if precision != "bf16":
             # TRL keeps quantized models' adapters in bf16; fp16 AMP and fp32 need fp32 master weights.
             for p in model.parameters():
