@@ -1,4 +1,4 @@
-"""The pieces of the GGUF writer: rope factors, the tokenizer's checks and table, the template."""
+"""The pieces of the GGUF writer: rope factors, the tokenizer's checks and table, the template, types."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from bondhu.errors import BondhuError
+from bondhu.export import parse_types
 from bondhu.export.gguf import llama3_rope_factors
+from bondhu.export.pipeline import partial_name, staged
 from bondhu.export.vocab import check_llama3_pretokenizer, jinja_string, template_with_system
 from helpers import BUNDLED, ROOT
 
@@ -67,6 +69,27 @@ def test_a_tokenizer_that_does_not_split_like_llama_3_is_refused(tokenizer):
     spec["pre_tokenizer"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
     with pytest.raises(BondhuError, match="does not pre-tokenize as Llama 3 does"):
         check_llama3_pretokenizer(spec)
+
+
+def test_types_are_checked_case_insensitively_and_kept_in_order():
+    assert parse_types("Q4_K_M, f16,q4_k_m") == ["q4_k_m", "f16"]
+    assert parse_types(["q8_0", "q5_k_m,q4_0"]) == ["q8_0", "q5_k_m", "q4_0"]
+    with pytest.raises(BondhuError, match="'q4_k_x': unknown type; valid types: f16, bf16, q8_0, q6_k"):
+        parse_types("q4_k_x")
+    with pytest.raises(BondhuError, match="no type given"):
+        parse_types(" , ")
+
+
+def test_staged_renames_on_success_and_deletes_on_failure(tmp_path):
+    final = tmp_path / "model.gguf"
+    with staged(final) as tmp:
+        assert tmp == partial_name(final) and not tmp.name.endswith(".gguf")
+        tmp.write_bytes(b"GGUF")
+    assert final.read_bytes() == b"GGUF" and not partial_name(final).exists()
+    with pytest.raises(KeyboardInterrupt), staged(tmp_path / "other.gguf") as tmp:
+        tmp.write_bytes(b"half")
+        raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf"]
 
 
 @pytest.fixture(scope="module")

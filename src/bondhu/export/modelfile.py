@@ -94,7 +94,8 @@ llama-server -m {ollama_file} --jinja
 `--jinja` makes llama-server render the chat template stored in the file, which is the one
 Bondhu trains with and opens a conversation with Bondhu's system prompt when a client sends
 none. Without it, llama-server uses a built-in Llama 3 format that leaves out the template's
-date lines, so prompts would differ from training.
+date lines, so prompts would differ from training. On a Xeon with AMX (Sapphire Rapids and
+later), if llama-server crashes at its first reply, add `--no-repack` (llama.cpp issue #20824).
 
 ## No Bondhu safety layer
 
