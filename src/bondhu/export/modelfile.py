@@ -111,11 +111,12 @@ people who may be in distress without Bondhu's safety module around them (docs/s
 def report_table(report: dict) -> str:
     """The report's figures as a Markdown table."""
     rows = [
-        "| file | perplexity | scored tokens |",
+        "| type | perplexity | scored tokens |",
         "|---|---|---|",
     ]
     for kind, r in report["files"].items():
-        rows.append(f"| {kind} | {r['perplexity']:.3f} | {r['tokens']} |")
+        kept = "" if r["file"] else " (not kept)"
+        rows.append(f"| {kind}{kept} | {r['perplexity']:.3f} | {r['tokens']} |")
     note = (
         f"\nOn {report['samples']} conversations of the `{report['split']}` split, over the assistant's "
         "tokens, as `bondhu evaluate` scores them.\n"
