@@ -275,17 +275,54 @@ def train(
 @app.command()
 def export(
     run: Path = typer.Argument(..., help="Run directory (runs/<name>)"),
-    merged: bool = typer.Option(False, "--merged", help="Merge the adapter into 16-bit weights"),
+    merged: bool = typer.Option(False, "--merged", help="Merge the adapter into 16-bit weights (RUN/merged)"),
+    gguf: Optional[str] = typer.Option(
+        None, "--gguf", help="GGUF types for llama.cpp and Ollama, comma-separated: f16, q8_0, q4_k_m, ... (RUN/gguf)"
+    ),
+    report: bool = typer.Option(False, "--report", help="With --gguf: each file's perplexity, into report.json"),
+    report_samples: int = typer.Option(16, "--report-samples", min=1, help="Conversations --report scores"),
     output: Optional[Path] = typer.Option(None, "--output", "-o"),
-    dtype: str = typer.Option("auto", help="bfloat16, float16 or auto"),
+    dtype: str = typer.Option("auto", help="The merge's precision: bfloat16, float16, float32 or auto"),
 ):
-    """Export a run: the merged 16-bit model (``--merged``) for vLLM or plain transformers."""
-    from bondhu.export import export_merged
+    """Export a run: the merged 16-bit model (``--merged``) for vLLM or plain transformers, and GGUF
+    files (``--gguf``) with an Ollama Modelfile."""
+    from bondhu.export import export_gguf, export_merged, parse_types
 
-    if not merged:
-        raise BondhuError("nothing to export: pass --merged (the adapter itself is already in RUN/adapter)")
-    out = export_merged(run, output, dtype)
-    console.print(f"merged model written to {out}")
+    if not merged and not gguf:
+        raise BondhuError(
+            "nothing to export: pass --merged or --gguf TYPE[,TYPE...] (the adapter itself is already in RUN/adapter)"
+        )
+    if merged and gguf and output:
+        raise BondhuError("--output names one folder: export --merged and --gguf in two commands")
+    if report and not gguf:
+        raise BondhuError("--report scores GGUF files: pass --gguf too")
+    types = parse_types(gguf) if gguf else []  # an unknown type fails here, before the model loads
+    if merged:
+        console.print(f"merged model written to {export_merged(run, output, dtype)}")
+    if types:
+        done = export_gguf(run, types, output, dtype, report, report_samples)
+        _print_gguf(done)
+
+
+def _print_gguf(done) -> None:
+    table = Table(title=f"GGUF files in {done.folder}")
+    for col in ("type", "file", "MiB") + (("perplexity", "× f16") if done.report else ()):
+        table.add_column(col)
+    figures = done.report["files"] if done.report else {}
+    for kind, path in done.files.items():
+        row = [kind, path.name, f"{path.stat().st_size / 2**20:,.1f}"]
+        if kind in figures:
+            row += [f"{figures[kind]['perplexity']:.3f}", f"{figures[kind]['ratio_to_f16']:.3f}"]
+        table.add_row(*row)
+    console.print(table)
+    if "f16" in figures and "f16" not in done.files:
+        console.print(f"f16 (written to quantize from, not kept): perplexity {figures['f16']['perplexity']:.3f}")
+    for kind, (fell_back, total) in done.fallbacks.items():
+        console.print(
+            f"[yellow]{kind}:[/] {fell_back} of {total} tensors have rows the type's blocks do not divide "
+            "and were stored in another type (llama.cpp's fallback)"
+        )
+    console.print(f"Ollama: ollama create bondhu -f {done.modelfile}  (see {done.readme})")
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ RUN/checkpoints/    the trainer's checkpoints, for --resume
 RUN/summary.json    steps, time, tokens/s, peak memory, the strategy and the memory plan
 RUN/loss.csv, RUN/loss.png
 RUN/eval/           `bondhu evaluate`'s reports
-RUN/merged/         `bondhu export`'s merged 16-bit model
+RUN/merged/         `bondhu export --merged`'s merged 16-bit model
+RUN/gguf/           `bondhu export --gguf`'s GGUF files, Modelfile and README
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class RunDir:
     loss_png = property(lambda self: self.path / "loss.png")
     eval = property(lambda self: self.path / "eval")
     merged = property(lambda self: self.path / "merged")
+    gguf = property(lambda self: self.path / "gguf")
 
     def has_checkpoint(self) -> bool:
         return any(self.checkpoints.glob("checkpoint-*"))
