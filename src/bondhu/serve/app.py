@@ -1,4 +1,5 @@
-"""An OpenAI-compatible HTTP server for a loaded Bondhu model, plus the web chat page at ``/``.
+"""An OpenAI-compatible HTTP server for a loaded Bondhu model, or a safety gateway in front of
+an OpenAI-compatible engine (``serve.upstream``), plus the web chat page at ``/``.
 
 Every chat request is checked as a conversation first (``bondhu.chat.session``): a crisis is answered
 with the fixed message and helplines without any model, so it is never queued and never refused for
@@ -6,9 +7,9 @@ load. At most ``serve.queue_size`` requests wait or run, the rest get 503 with `
 one that waits longer than ``serve.queue_timeout_s`` gets 503 too. A client that goes away stops its
 generation. Message text is never logged.
 
-The modules beside this one: ``request`` reads and checks a request, ``backend`` writes
-the reply, ``stream`` moves a reply's pieces to the client,
-``guard`` adds the security headers and answers what nothing else caught.
+The modules beside this one: ``request`` reads and checks a request, ``backend`` and ``upstream``
+write the reply (the run's model, or the engine), ``stream`` moves a reply's pieces to the client,
+and ``guard`` adds the security headers and answers what nothing else caught.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from bondhu.serve.backend import Backend, LocalBackend
 from bondhu.serve.errors import APIError, busy, from_pydantic
 from bondhu.serve.guard import Guard
 from bondhu.serve.stream import END, EventStream, Slots, StopText, read
+from bondhu.serve.upstream import UpstreamBackend
 
 log = logging.getLogger(__name__)
 
@@ -171,10 +173,11 @@ def create_app(
     loaded: LoadedModel | None, config: BondhuConfig | None = None, safety: SafetyLayer | None = None
 ) -> FastAPI:
     """/v1/chat/completions, /v1/models, /health, the chat page at /; errors (pydantic's too) in OpenAI's shape.
+    With ``serve.upstream`` set, an engine writes the replies and ``loaded`` may be None (a gateway).
     The handlers read what they serve from ``app.state``: the backend, the config, the safety layer, the slots."""
     cfg = config or (loaded.config if loaded is not None else None)
     if cfg is None:
-        raise ConfigError("nothing to serve: give a loaded model")
+        raise ConfigError("nothing to serve: give a loaded model, or a config with serve.upstream")
     app = FastAPI(title="Bondhu", docs_url=None, redoc_url=None, lifespan=_lifespan)  # docs pages would load CDNs
     app.state.loaded, app.state.config, app.state.created = loaded, cfg, int(time.time())
     app.state.safety = safety or SafetyLayer.from_config(cfg.chat, cfg.safety)
@@ -197,7 +200,9 @@ def create_app(
 
 
 def _backend(loaded: LoadedModel | None, cfg: BondhuConfig, safety: SafetyLayer) -> Backend:
-    """The loaded model."""
+    """The engine named in ``serve.upstream``, else the loaded model."""
+    if cfg.serve.upstream is not None:
+        return UpstreamBackend(cfg, safety)
     if loaded is None:
         raise ConfigError("nothing to serve: no model was loaded and serve.upstream is not set")
     return LocalBackend(loaded, cfg, safety)
@@ -282,13 +287,13 @@ async def _events(
             if reply.check_in:
                 yield chunk({"content": "\n\n" + reply.check_in}, bondhu={"check_in": True})
         except Exception as err:  # the 200 is already sent: the error goes out as an event, as OpenAI's does
-            log.error("generation failed: %s", type(err).__name__)
             if isinstance(err, APIError):  # an upstream engine's failure, already in words a client can use
                 failed = err
             elif isinstance(err, QueueTimeout):
                 failed = busy("queue_timeout", f"Bondhu is busy: {err}.")
             else:
                 failed = APIError(500, "Generation failed; please retry.", kind="server_error")
+            log.error("generation failed: %s", failed.body["error"]["code"] or type(err).__name__)
             yield f"data: {json.dumps(failed.body)}\n\n"
             return
     stats, reason = _usage(reply, text, max_new_tokens)
