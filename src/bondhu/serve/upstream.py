@@ -115,6 +115,24 @@ class UpstreamBackend:
             await self._client.aclose()
             self._client = None
 
+    def probe(self) -> str | None:
+        """Why the engine may not serve the gateway's requests yet (it does not answer, refuses the key,
+        lists no model of that name), or None. For a warning at start: the engine may come up later."""
+        up = self.up
+        try:
+            r = httpx.get(f"{up.url}/models", headers=self._headers, timeout=up.connect_timeout_s + 5)
+        except httpx.HTTPError as err:
+            return f"the upstream engine at {up.url} does not answer yet ({type(err).__name__}); until it does, 502"
+        if r.status_code in (401, 403):
+            return f"the upstream engine at {up.url} refuses the key (HTTP {r.status_code}); check api_key_env"
+        try:
+            ids = [str(m["id"]) for m in r.json()["data"]]
+        except (ValueError, KeyError, TypeError):
+            return None  # no model list: the chat endpoint is what counts
+        if ids and not any(i == up.model or i.split(":")[0] == up.model for i in ids):  # Ollama adds ":latest"
+            return f"the upstream engine serves {', '.join(ids)}, not {up.model!r}: set --upstream-model"
+        return None
+
     def _bound(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         """The HTTP client and the concurrency gate of the running event loop. Made on first use,
         not at construction: both belong to one loop, and a test may run an app in several in turn."""
