@@ -78,11 +78,10 @@ class OutputCheck:
     and a ``Withdrawn`` replacement at its first unsafe stretch (after which nothing more is sent)."""
 
     def __init__(self, safety: SafetyLayer):
-        self.safety, self.text = safety, ""
+        self.safety, self.check = safety, safety.reply_check()
 
     def feed(self, piece: str) -> str:
-        self.text += piece
-        if reason := self.safety.unsafe(self.text):
+        if self.check is not None and (reason := self.check.feed(piece)):
             out = Withdrawn(self.safety.replacement)
             out.reason = reason
             return out

@@ -6,7 +6,7 @@ from bondhu.config import ChatConfig, SafetyConfig
 from bondhu.safety import classifier as clf
 from bondhu.safety.detector import Assessment, CrisisDetector, Detector
 from bondhu.safety.numbers import allowed_numbers, replace_unlisted
-from bondhu.safety.output import REPLACEMENT, unsafe_reason
+from bondhu.safety.output import REPLACEMENT, ReplyCheck, unsafe_reason
 from bondhu.safety.replies import concern_check_in, crisis_reply, helpline_entries, load_helplines
 
 # Added to the system prompt after a concern or a recent crisis: the model keeps safety in view.
@@ -70,5 +70,9 @@ class SafetyLayer:
     def unsafe(self, text: str) -> str | None:
         """Why a model reply must be replaced (method details, encouragement), or None."""
         return unsafe_reason(text) if self.check_output else None
+
+    def reply_check(self) -> ReplyCheck | None:
+        """``unsafe`` for one reply as it streams, piece by piece (None when output is not checked)."""
+        return ReplyCheck() if self.check_output else None
 
     replacement = REPLACEMENT
