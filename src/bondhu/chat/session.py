@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterator
+from typing import AsyncIterator, Iterator
 
 from bondhu.config import BondhuConfig, GenerationSettings
 from bondhu.data.normalize import normalize_bengali
@@ -15,35 +14,11 @@ from bondhu.data.template import with_system
 from bondhu.inference.model import LoadedModel, Usage, load_for_inference, prompt_ids, stream
 from bondhu.safety import Assessment, SafetyLayer
 
-# A trailing run that may still grow into a phone number: held back until it ends.
-_NUMBER_TAIL = re.compile(r"[\d০-৯+(][\d০-৯\s().+\-]*$")
 
-
-class NumberFilter:
-    """``clean`` applied to text that arrives in pieces, without ever letting half a phone number
-    out: ``feed`` returns what may be sent now, ``flush`` the rest once the text ends."""
-
-    def __init__(self, clean: Callable[[str], str]):
-        self.clean, self.raw, self.sent = clean, "", ""
-
-    def feed(self, piece: str) -> str:
-        self.raw += piece
-        tail = _NUMBER_TAIL.search(self.raw)
-        return self._emit(self.clean(self.raw[: tail.start()] if tail else self.raw))
-
-    def flush(self) -> str:
-        return self._emit(self.clean(self.raw))
-
-    def _emit(self, safe: str) -> str:
-        if len(safe) <= len(self.sent):
-            return ""
-        out, self.sent = safe[len(self.sent) :], safe
-        return out
-
-
-def filter_stream(pieces: Iterator[str], clean: Callable[[str], str]) -> Iterator[str]:
-    """Apply ``clean`` to streamed text without ever emitting half a phone number."""
-    numbers = NumberFilter(clean)
+def filter_stream(pieces: Iterator[str], safety: SafetyLayer) -> Iterator[str]:
+    """Remove unlisted phone numbers from streamed text (``SafetyLayer.clean_output``) without ever
+    emitting part of one, however its digits and the words around it are split."""
+    numbers = safety.number_stream()
     for piece in pieces:
         if out := numbers.feed(piece):
             yield out
@@ -164,7 +139,7 @@ def respond(
     _, prompt = trim_history(loaded, turn.messages, max(64, context_tokens - settings.max_new_tokens))
     stop, usage = stop or threading.Event(), Usage(len(prompt))
     generated = stream(loaded, prompt, settings, stop, usage, wait_s)
-    pieces = guard_output(filter_stream(generated, safety.clean_output), safety, stop)
+    pieces = guard_output(filter_stream(generated, safety), safety, stop)
     return Reply(turn.assessment, pieces, False, usage, turn.check_in)
 
 

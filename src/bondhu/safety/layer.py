@@ -5,7 +5,7 @@ from __future__ import annotations
 from bondhu.config import ChatConfig, SafetyConfig
 from bondhu.safety import classifier as clf
 from bondhu.safety.detector import Assessment, CrisisDetector, Detector
-from bondhu.safety.numbers import allowed_numbers, replace_unlisted
+from bondhu.safety.numbers import NumberStream, allowed_numbers, replace_unlisted
 from bondhu.safety.output import REPLACEMENT, ReplyCheck, unsafe_reason
 from bondhu.safety.replies import concern_check_in, crisis_reply, helpline_entries, load_helplines
 
@@ -66,6 +66,10 @@ class SafetyLayer:
     def clean_output(self, text: str) -> str:
         """Model output with unlisted phone numbers removed."""
         return replace_unlisted(text, self._allowed)
+
+    def number_stream(self) -> NumberStream:
+        """``clean_output`` for one reply as it streams: each piece handed out once it is final."""
+        return NumberStream(self._allowed)
 
     def unsafe(self, text: str) -> str | None:
         """Why a model reply must be replaced (method details, encouragement), or None."""

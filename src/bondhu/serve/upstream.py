@@ -28,7 +28,7 @@ import httpx
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from bondhu.chat.session import NumberFilter, OutputCheck, Reply, Withdrawn, check_turn
+from bondhu.chat.session import OutputCheck, Reply, Withdrawn, check_turn
 from bondhu.config import BondhuConfig, GenerationSettings, UpstreamConfig
 from bondhu.errors import ConfigError
 from bondhu.inference.model import Usage
@@ -310,7 +310,7 @@ async def checked(pieces: AsyncIterator[str], safety: SafetyLayer) -> AsyncItera
     """The local path's output pipeline over asynchronous pieces: unlisted phone numbers masked
     (never half of one sent, however the digits are split), then the reply withdrawn at its first
     unsafe stretch, after which the engine is no longer read."""
-    numbers, check = NumberFilter(safety.clean_output), OutputCheck(safety)
+    numbers, check = safety.number_stream(), OutputCheck(safety)
     async with aclosing(pieces):
         async for piece in pieces:
             if out := numbers.feed(piece):
