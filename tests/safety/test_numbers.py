@@ -74,6 +74,7 @@ STREAMED = [
     "কান পেতে রই: 09612119911 (বিকেল ৩টা থেকে)",
     "ring 988" + " " * 40 + "later",  # the context after a number arriving long after it
     "number\u200b\u200b\u200b\u200b\u200b\u200b\u200b\u200b 5551234",
+    "১২ (৩৪৫) ৬৭-৮৯০১ নম্বরে, 12 (3 or 4) people, 7 (8",  # short runs that grow, and ones that stop
 ]
 
 
@@ -94,3 +95,29 @@ def test_a_streamed_reply_is_filtered_as_the_whole_reply_is(helplines, text):
             assert whole.startswith("".join(out)), ("".join(out), whole)
         out.append(stream.flush())
         assert "".join(out) == whole
+
+
+def test_text_after_a_number_too_short_to_be_a_phone_is_not_held_back(helplines):
+    from bondhu.safety.numbers import NumberStream
+
+    stream = NumberStream(allowed_numbers(helplines))
+    assert stream.feed("৩ দিন পরে") == "৩ দিন পরে" and stream.feed(" 10") == " " and stream.feed(" মিনিট") == "10 মিনিট"
+
+
+def test_random_streams_of_numbers_and_words_are_filtered_as_whole_replies(helplines):
+    import random
+
+    from bondhu.safety.numbers import NumberStream
+
+    atoms = ["call", " ", "  ", "ফোন", "নম্বরে", "টাকা", "%", "জন", "১", "৩", "9", "0", "1", "-", ".", "(", ")"]
+    atoms += ["+", "\u200b", "৯৯৯", "09612119911", "+880", "আমি", ",", "।", "number", "rs", "2024", "\n"]
+    rng, allowed = random.Random(7), allowed_numbers(helplines)
+    for _ in range(1500):
+        text = "".join(rng.choice(atoms) for _ in range(rng.randint(1, 40)))
+        whole, stream, out, i = filter_unlisted_numbers(text, helplines), NumberStream(allowed), [], 0
+        while i < len(text):
+            size = rng.randint(1, 6)
+            out.append(stream.feed(text[i : i + size]))
+            i += size
+            assert whole.startswith("".join(out)), (text, out)
+        assert "".join(out) + stream.flush() == whole, text

@@ -129,8 +129,8 @@ class NumberStream:
         first = bisect_left(index, self.done - start)  # the first visible character not handed out
         out, last, hold = [], self.done - start, len(window)
         for m in _PHONE_RUN.finditer(norm, first):  # a run before ``first`` ended before it
-            if not final and (len(norm) - m.end() < _AFTER or len(norm[m.end() :].lstrip()) < _UNIT_CHARS):
-                hold = index[m.start()]  # this number is not decided yet
+            if not final and _undecided(norm, m):
+                hold = index[m.start()]
                 break
             if _phone_like(norm, m) and not _is_listed(m.group(), self.allowed):
                 out += [window[last : index[m.start()]], PLACEHOLDER]
@@ -144,6 +144,16 @@ class NumberStream:
         keep = _back(self.text, self.done, _BEFORE + 1)
         self.text, self.done = self.text[keep:], self.done - keep
         return "".join(out)
+
+
+def _undecided(norm: str, m: re.Match[str]) -> bool:
+    """Whether text still to come can change what the filter does with the run ``m``: it may still
+    grow (a separator, a bracket and a digit continue it), or it has 3 digits or more and the text
+    after it that decides it (a call word within 25 characters, a unit after the spaces) is not all there."""
+    after = len(norm) - m.end()
+    if sum(c.isdigit() for c in m.group()) < 3:  # never phone-like once it has stopped growing
+        return after < 3
+    return after < _AFTER or len(norm[m.end() :].lstrip()) < _UNIT_CHARS
 
 
 def _back(text: str, end: int, visible: int) -> int:
