@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 from dataclasses import dataclass, field
 
@@ -142,3 +143,10 @@ def _whole(script: Script, body: dict) -> JSONResponse:
             "usage": {"prompt_tokens": 11, "completion_tokens": len(script.deltas), "total_tokens": 15},
         }
     )
+
+
+def dead_url() -> str:
+    """An engine URL where nothing listens: a port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"

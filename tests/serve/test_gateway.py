@@ -6,7 +6,6 @@ with the tiny model exported to GGUF."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ from bondhu.config import DEFAULT_SYSTEM_PROMPT, BondhuConfig, load_config
 from bondhu.errors import ConfigError
 from bondhu.safety import PLACEHOLDER, SAFETY_NOTE, SafetyLayer, crisis_reply, load_helplines
 from bondhu.serve.app import create_app
-from engine_stub import StubEngine
+from engine_stub import StubEngine, dead_url
 
 USER = [{"role": "user", "content": "আজ মনটা খুব খারাপ।"}]
 CRISIS = "ajke rate ghumer oshudh gula sob kheye felbo"
@@ -80,12 +79,6 @@ def stream(base: str, body: dict, sse) -> tuple[int, list]:
 
 def text_of(events: list) -> str:
     return "".join(e["choices"][0]["delta"].get("content", "") for e in events if "choices" in e and e["choices"])
-
-
-def dead_url() -> str:
-    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
 
 
 # ----------------------------------------------------------------------- replies through the engine
@@ -346,89 +339,56 @@ def test_a_client_gone_mid_stream_lets_the_engine_go(gateway, engine, until):
     assert until(lambda: httpx.get(f"{gateway}/health").json()["active"] == 0)
 
 
-# ------------------------------------------------------------------------------------------ config
-@pytest.mark.parametrize(
-    "overrides,field",
-    [
-        (["serve.upstream.url=ftp://engine/v1"], "serve.upstream.url"),
-        (["serve.upstream.url=http://user:pass@engine/v1"], "serve.upstream.url"),
-        (["serve.upstream.url=http://engine:99999"], "serve.upstream.url"),
-        (["serve.upstream.url=http://engine", "serve.upstream.timeout_s=0"], "serve.upstream.timeout_s"),
-        (["serve.upstream.url=http://engine", "serve.upstream.api_key_env=sk-123"], "serve.upstream.api_key_env"),
-        (["serve.upstream.url=http://engine", "serve.upstream.max_concurrency=64"], "max_concurrency"),
-        (["serve.upstream.url=http://engine", "serve.upstream.modle=x"], "serve.upstream.modle: unknown field"),
-        (["serve.upstream.model=bondhu"], "serve.upstream.url: Field required"),
-    ],
-)
-def test_bad_upstream_config_is_refused_at_load(overrides, field):
-    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
-        load_config(None, overrides)
+# ------------------------------------------------------------------- a real engine: llama-cpp-python
+GREEDY = {"messages": USER, "temperature": 0, "max_tokens": 12, "seed": 0}
 
 
-def test_the_url_is_normalized_to_the_engine_s_base():
-    for given in ("http://engine:8000", "http://engine:8000/", "http://engine:8000/v1/"):
-        assert load_config(None, [f"serve.upstream.url={given}"]).serve.upstream.url == "http://engine:8000/v1"
-    assert load_config(None, ["serve.upstream.url=http://ollama:11434/v1"]).serve.upstream.url.endswith(":11434/v1")
+@pytest.fixture(scope="module")
+def real_gateway(llama_engine, open_gateway):
+    with open_gateway(llama_engine, "serve.upstream.timeout_s=60") as (base, _):
+        yield base
 
 
-# --------------------------------------------------------------------------------------------- CLI
-@pytest.fixture()
-def captured_uvicorn(monkeypatch):
-    import uvicorn
-
-    import bondhu.inference.model as inference
-
-    def no_model(*args, **kwargs):
-        raise AssertionError("a gateway loads no model")
-
-    seen = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
-    monkeypatch.setattr(inference, "load_for_inference", no_model)
-    return seen
+def test_a_real_engine_s_reply_and_stream_through_the_gateway(real_gateway, sse):
+    body = post(real_gateway, GREEDY).json()
+    choice = body["choices"][0]
+    assert choice["message"]["content"].strip() and choice["finish_reason"] in ("stop", "length")
+    assert body["bondhu"]["level"] == "none" and body["bondhu"]["crisis"] is False
+    assert 0 < body["usage"]["completion_tokens"] <= 12
+    status, events = stream(real_gateway, GREEDY, sse)
+    assert status == 200 and events[-1] == "[DONE]" and events[0]["bondhu"]["level"] == "none"
+    assert events[-2]["choices"][0]["finish_reason"] == choice["finish_reason"]
+    assert text_of(events).strip() == choice["message"]["content"]  # greedy: one reply, whole or streamed
+    assert sum(bool(e["choices"][0]["delta"].get("content")) for e in events[1:-2]) > 1  # piece by piece
 
 
-def test_serve_cli_as_a_gateway(run_cli, engine, captured_uvicorn, monkeypatch):
-    from bondhu.serve.upstream import UpstreamBackend
+def test_the_gateway_passes_on_what_the_engine_writes(real_gateway, llama_engine, safety):
+    from bondhu.chat.session import check_turn
+    from bondhu.serve import request as checks
+    from bondhu.serve.upstream import request_body
 
-    monkeypatch.setenv("BONDHU_TEST_ENGINE_KEY", "engine-s3cret")
-    bare = engine.url.removesuffix("/v1")  # a bare host:port gets /v1
-    result = run_cli("serve", "--upstream", bare, "--port", "8766", "--upstream-api-key-env", "BONDHU_TEST_ENGINE_KEY")
-    assert result.code == 0, result.err
-    app = captured_uvicorn["app"]
-    assert isinstance(app.state.backend, UpstreamBackend) and app.state.loaded is None
-    up = app.state.config.serve.upstream
-    assert (up.url, up.model, up.api_key_env) == (engine.url, "bondhu", "BONDHU_TEST_ENGINE_KEY")
-    assert f"upstream {engine.url}" in result.out and "warning" not in result.err
-    assert "engine-s3cret" not in result.out + result.err
-    assert app.state.config.data.system_prompt == DEFAULT_SYSTEM_PROMPT  # no run: the defaults
+    cfg = gateway_config(llama_engine)
+    settings, _ = checks.settings(checks.parse(GREEDY), cfg)
+    direct = {**request_body(cfg.serve.upstream, check_turn(USER, cfg.data.system_prompt, safety).messages, settings)}
+    direct["stream"] = False
+    engine = httpx.post(f"{llama_engine}/chat/completions", json=direct, timeout=60).json()
+    written = safety.clean_output(engine["choices"][0]["message"]["content"]).strip()
+    assert post(real_gateway, GREEDY).json()["choices"][0]["message"]["content"] == written
 
 
-def test_serve_cli_gateway_reads_the_run_s_config_but_loads_no_model(run_cli, serve_run, engine, captured_uvicorn):
-    result = run_cli("serve", serve_run, "--upstream", engine.url, "--upstream-model", "other")
-    assert result.code == 0, result.err
-    assert captured_uvicorn["app"].state.config.generation.max_new_tokens == 8  # the run's own settings
-    assert "serves bondhu, not 'other'" in result.err  # a warning: the engine's list is checked at start
+def test_a_concern_through_a_real_engine_ends_with_the_check_in(real_gateway, safety):
+    check_in = safety.check_in_for(safety.check(CONCERN))
+    body = post(real_gateway, {**GREEDY, "messages": [{"role": "user", "content": CONCERN}]}).json()
+    text = body["choices"][0]["message"]["content"]
+    assert body["bondhu"]["level"] == "concern" and text.endswith(check_in) and len(text) > len(check_in)
 
 
-@pytest.mark.parametrize(
-    "args,message",
-    [
-        (["--upstream", "ftp://engine/v1"], "serve.upstream.url: must be an http:// or https:// URL"),
-        (
-            ["--upstream", "http://127.0.0.1:8080", "--upstream-api-key-env", "NO_SUCH_KEY_VAR"],
-            "NO_SUCH_KEY_VAR is not set",
-        ),
-        (["--upstream", "http://127.0.0.1:8080", "--backend", "fast"], "--backend chooses the local model"),
-        (["--upstream-model", "bondhu"], "serve.upstream.url: Field required"),
-        ([], "nothing to serve"),
-    ],
-)
-def test_serve_cli_gateway_errors_are_one_line(run_cli, captured_uvicorn, monkeypatch, args, message):
-    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
-    result = run_cli("serve", *args)
-    assert result.code != 0 and message in result.err and "Traceback" not in result.err, result.err
+def test_the_openai_client_through_the_gateway_to_a_real_engine(real_gateway):
+    import openai
 
-
-def test_serve_cli_warns_when_the_engine_is_not_up_yet(run_cli, captured_uvicorn):
-    result = run_cli("serve", "--upstream", dead_url())
-    assert result.code == 0 and "does not answer yet" in result.err
+    client = openai.OpenAI(base_url=f"{real_gateway}/v1", api_key="not-needed", max_retries=0)
+    chunks = list(client.chat.completions.create(model="bondhu", stream=True, **GREEDY))
+    assert chunks[0].choices[0].delta.role == "assistant" and chunks[0].model_extra["bondhu"]["level"] == "none"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
+    crisis = client.chat.completions.create(model="bondhu", messages=[{"role": "user", "content": CRISIS}])
+    assert crisis.model_extra["bondhu"]["crisis"] is True and "09612119911" in crisis.choices[0].message.content
