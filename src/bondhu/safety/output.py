@@ -62,6 +62,7 @@ class ReplyCheck:
         self.reach = 4 * max(len(p.keys) for p in phrases) + 24
         self.tokens: list[str] = []  # the last ``reach`` final tokens
         self.tail = ""  # the text after the last whitespace, whose last word may still grow
+        self._checked: list[str] = []  # what the last check read: the same tokens need no second look
 
     def feed(self, piece: str) -> str | None:
         """The reason the reply so far must not be shown, or None; the reply is ``piece`` longer now."""
@@ -69,7 +70,9 @@ class ReplyCheck:
         cut = len(self.tail)
         while cut and not self.tail[cut - 1].isspace():  # str.isspace is exactly re's \s, which clean uses
             cut -= 1
-        done, rest = reply_tokens(self.tail[:cut]), reply_tokens(self.tail[cut:])
-        reason = reason_in(self.tokens + done + rest)
-        self.tokens, self.tail = (self.tokens + done)[-self.reach :], self.tail[cut:]
+        done = reply_tokens(self.tail[:cut]) if cut else []
+        window = self.tokens + done + reply_tokens(self.tail[cut:])
+        # A piece of punctuation or space changes no token, and the same tokens were safe a piece ago.
+        reason = None if window == self._checked else reason_in(window)
+        self.tokens, self.tail, self._checked = (self.tokens + done)[-self.reach :], self.tail[cut:], window
         return reason
