@@ -50,9 +50,11 @@ class LocalBackend:
         self.loaded, self.config, self.safety = loaded, config, safety
 
     def health(self) -> dict:
+        """Which backend loaded the model, and whether an adapter is on it."""
         return {"backend": self.loaded.backend, "adapter": self.loaded.has_adapter}
 
     async def reply(self, messages: list[dict], settings: GenerationSettings, cancel: threading.Event) -> Reply:
+        """``respond``'s turn, on a worker thread."""
         # Blocking (it tokenizes): the safety check, the trimmed prompt and the reply's pieces.
         cfg = self.config
         return await run_in_threadpool(
@@ -67,6 +69,7 @@ class LocalBackend:
         )
 
     async def start(self, request: Request, reply: Reply, cancel: threading.Event, slots: Slots) -> AsyncIterator[str]:
+        """The reply generated on a thread of its own; the slot is released once the model is free."""
         try:
             return read(request, pump(reply.pieces, slots.release), cancel, slots)
         except BaseException:
@@ -74,4 +77,5 @@ class LocalBackend:
             raise
 
     async def aclose(self) -> None:
+        """Nothing to close: the model stays loaded for the process's life."""
         return None

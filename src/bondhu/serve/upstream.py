@@ -90,9 +90,11 @@ class UpstreamBackend:
         self.in_flight = 0
 
     def health(self) -> dict:
+        """The engine's model name and the replies at it now; the engine itself is not asked."""
         return {"backend": "upstream", "upstream_model": self.up.model, "upstream_in_flight": self.in_flight}
 
     async def reply(self, messages: list[dict], settings: GenerationSettings, cancel: threading.Event) -> Reply:
+        """The conversation checked; a crisis answered here, anything else a reply for the engine to write."""
         # The classifier blocks: off the event loop, as the local path runs it.
         turn = await run_in_threadpool(check_turn, messages, self.system_prompt, self.safety)
         if turn.crisis_text is not None:  # never sent to the engine
@@ -102,15 +104,16 @@ class UpstreamBackend:
         return Reply(turn.assessment, pieces, False, usage, turn.check_in)
 
     async def start(self, request: Request, reply: Reply, cancel: threading.Event, slots: Slots) -> AsyncIterator[str]:
+        """Ask the engine, and return the reply's pieces once it has accepted (its refusal raises here)."""
         queue: asyncio.Queue = asyncio.Queue()
         task = asyncio.create_task(_drain(reply.pieces, queue))
         task.add_done_callback(lambda _: slots.release())  # however it ends, even cancelled before it ran
         pieces = _cancelling(read(request, queue, cancel, slots), task)
-        # Until the engine accepts, its refusal is this request's status (raised here); or the client left.
-        await anext(pieces, None)
+        await anext(pieces, None)  # OPENED, an error raised, or None: the client left while it waited
         return pieces
 
     async def aclose(self) -> None:
+        """Close the connections to the engine."""
         if self._client is not None:
             await self._client.aclose()
             self._client = None
