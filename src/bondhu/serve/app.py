@@ -181,6 +181,7 @@ def create_app(
     app = FastAPI(title="Bondhu", docs_url=None, redoc_url=None, lifespan=_lifespan)  # docs pages would load CDNs
     app.state.loaded, app.state.config, app.state.created = loaded, cfg, int(time.time())
     app.state.safety = safety or SafetyLayer.from_config(cfg.chat, cfg.safety)
+    app.state.safety.reply_check()  # reads the output lexicon now (0.1 s), not during the first reply
     app.state.backend = _backend(loaded, cfg, app.state.safety)
     app.state.slots = Slots(cfg.serve.queue_size)
     app.add_middleware(Guard)
