@@ -53,7 +53,9 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     """Train a byte-level BPE with the Llama 3 split and specials; returns a fast HF tokenizer."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    tok = Tokenizer(models.BPE())
+    # ignore_merges as in Llama 3's tokenizer.json: a word that is itself a token is taken whole.
+    # llama.cpp's "llama-bpe" does the same, so a GGUF export tokenizes exactly as this tokenizer.
+    tok = Tokenizer(models.BPE(ignore_merges=True))
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(LLAMA3_SPLIT), behavior="isolated"),

@@ -1,4 +1,4 @@
-"""`bondhu export`: a run's adapter merged into its 16-bit base, written as a Hugging Face model."""
+"""A run's adapter merged into its 16-bit base, written as a Hugging Face model."""
 
 from __future__ import annotations
 
