@@ -6,8 +6,10 @@ load time with the file and the dotted field name, not halfway through training.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -193,6 +195,49 @@ class SafetyConfig(_Section):
     check_output: bool = True
 
 
+class UpstreamConfig(_Section):
+    """The OpenAI-compatible engine that writes the replies when `bondhu serve` is a gateway
+    (vLLM, llama.cpp's llama-server, Ollama, llama-cpp-python's server): docs/serving.md."""
+
+    # The engine's OpenAI base URL; a bare http://host:port gets /v1, where all four serve the API.
+    url: str
+    # The name the engine serves the model under (vLLM's --served-model-name, llama-server's --alias).
+    model: str = Field("bondhu", min_length=1)
+    # The longest wait for the engine's next bytes, its first token's included: past it, 504.
+    timeout_s: float = Field(120.0, gt=0)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    # Replies in flight at the engine at once; more admitted requests (serve.queue_size) wait their turn.
+    max_concurrency: int = Field(16, ge=1)
+    # The name of an environment variable that holds the engine's key, never the key itself:
+    # config files are copied into run directories and shown in logs.
+    api_key_env: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _base_url(cls, url: str) -> str:
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080/v1")
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials; name an environment variable in api_key_env instead")
+        if parts.query or parts.fragment:
+            raise ValueError("must be the engine's base URL, without a query or fragment")
+        try:
+            port = parts.port  # raises ValueError on a port that is not a number from 0 to 65535
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError("has a port that is not a number from 1 to 65535")
+        return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") or "/v1", "", ""))
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, name: str | None) -> str | None:
+        if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError("must be the name of an environment variable (letters, digits and _), e.g. VLLM_API_KEY")
+        return name
+
+
 class ServeConfig(_Section):
     """`bondhu serve` (docs/serving.md)."""
 
@@ -209,6 +254,17 @@ class ServeConfig(_Section):
     # Web origins allowed to call the API from a browser (CORS); empty: none but the server's own page.
     cors_origins: list[str] = []
     model_id: str = "bondhu"
+    # Set: the server is a safety gateway in front of this engine and loads no model of its own.
+    upstream: UpstreamConfig | None = None
+
+    @model_validator(mode="after")
+    def _admits_what_it_sends(self) -> "ServeConfig":
+        if self.upstream and self.upstream.max_concurrency > self.queue_size:
+            raise ValueError(
+                f"serve.upstream.max_concurrency ({self.upstream.max_concurrency}) is more than serve.queue_size "
+                f"({self.queue_size}), the requests admitted at once; raise queue_size or lower max_concurrency"
+            )
+        return self
 
     @field_validator("api_key")
     @classmethod

@@ -82,11 +82,12 @@ def test_save_writes_the_conversation(session, tmp_path):
 
 
 def test_stream_filter_never_leaks_an_unlisted_number():
-    clean = SafetyLayer(load_helplines()).clean_output
+    safety = SafetyLayer(load_helplines())
+    clean = safety.clean_output
     text = "তুমি চাইলে 1-800-273-8255 নম্বরে কল করো, অথবা 09612119911 নম্বরে। ৩ দিন পরে আবার কথা বলি।"
     for size in (1, 2, 3, 5, 8):
         pieces = [text[i : i + size] for i in range(0, len(text), size)]
-        out = list(filter_stream(iter(pieces), clean))
+        out = list(filter_stream(iter(pieces), safety))
         joined = "".join(out)
         assert joined == clean(text)
         assert "8255" not in joined and "09612119911" in joined and "৩ দিন" in joined

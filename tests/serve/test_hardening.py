@@ -81,13 +81,13 @@ def test_hostile_bodies_get_their_status_and_the_connection_stays_open(live, bod
 
 
 def test_an_unexpected_failure_is_a_500_on_a_connection_that_stays_open(loaded, serving, monkeypatch):
-    import bondhu.serve.app as server
+    import bondhu.serve.backend as backend
 
     def broken(*args, **kwargs):
         raise KeyError("a bug")
 
     app = create_app(loaded)
-    monkeypatch.setattr(server, "respond", broken)
+    monkeypatch.setattr(backend, "respond", broken)
     with serving(app) as base:
         conn = http.client.HTTPConnection(urlparse(base).hostname, urlparse(base).port, timeout=30)
         status, answer = _exchange(conn, json.dumps({"messages": USER}).encode())

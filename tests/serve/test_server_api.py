@@ -6,7 +6,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-import bondhu.serve.app as server
+import bondhu.serve.backend as backend
 from bondhu.chat.session import Reply
 from bondhu.inference.model import Usage, prompt_ids
 from bondhu.safety import SafetyLayer, crisis_reply, load_helplines
@@ -280,7 +280,7 @@ class FakeRespond:
 
 def test_openai_params_map_onto_generation_settings(loaded, monkeypatch):
     fake = FakeRespond(["ঠিক আছে"])
-    monkeypatch.setattr(server, "respond", fake)
+    monkeypatch.setattr(backend, "respond", fake)
     cfg = loaded.config.model_copy(deep=True)
     cfg.generation = cfg.generation.model_copy(update={"repetition_penalty": 1.3, "do_sample": False})
     with TestClient(create_app(loaded, cfg)) as client:
@@ -344,7 +344,7 @@ def test_openai_params_map_onto_generation_settings(loaded, monkeypatch):
 
 def test_stop_sequences_cut_the_reply_and_stop_generation(loaded, monkeypatch, sse):
     fake = FakeRespond(["ঠিক আছে, ", "আমি শুন", "ছি। তুমি", " বলো"])
-    monkeypatch.setattr(server, "respond", fake)
+    monkeypatch.setattr(backend, "respond", fake)
     app = create_app(loaded)
     with TestClient(app) as client:
         url = "/v1/chat/completions"
@@ -365,7 +365,7 @@ def test_generation_failure(loaded, monkeypatch, sse):
         yield "ঠিক"
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(server, "respond", FakeRespond(broken))
+    monkeypatch.setattr(backend, "respond", FakeRespond(broken))
     app = create_app(loaded)
     with TestClient(app, raise_server_exceptions=False) as client:
         error = _error(client.post("/v1/chat/completions", json={"messages": USER}), 500)
@@ -462,7 +462,7 @@ def test_an_unsafe_reply_is_withdrawn_in_both_modes(loaded, monkeypatch, sse):
         gone.reason = "method details"
         return Reply(safety.check("ভালো আছি"), iter(["ঘুমের ", gone]), False, Usage(3))
 
-    monkeypatch.setattr(server, "respond", fake)
+    monkeypatch.setattr(backend, "respond", fake)
     with TestClient(create_app(loaded)) as c:
         body = c.post("/v1/chat/completions", json=GREEDY).json()
         assert body["choices"][0]["message"]["content"] == SafetyLayer().replacement

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import AsyncIterator, Iterator
 
 from bondhu.config import BondhuConfig, GenerationSettings
 from bondhu.data.normalize import normalize_bengali
@@ -15,23 +14,16 @@ from bondhu.data.template import with_system
 from bondhu.inference.model import LoadedModel, Usage, load_for_inference, prompt_ids, stream
 from bondhu.safety import Assessment, SafetyLayer
 
-# A trailing run that may still grow into a phone number: held back until it ends.
-_NUMBER_TAIL = re.compile(r"[\d০-৯+(][\d০-৯\s().+\-]*$")
 
-
-def filter_stream(pieces: Iterator[str], clean: Callable[[str], str]) -> Iterator[str]:
-    """Apply ``clean`` to streamed text without ever emitting half a phone number."""
-    raw, sent = "", ""
+def filter_stream(pieces: Iterator[str], safety: SafetyLayer) -> Iterator[str]:
+    """Remove unlisted phone numbers from streamed text (``SafetyLayer.clean_output``) without ever
+    emitting part of one, however its digits and the words around it are split."""
+    numbers = safety.number_stream()
     for piece in pieces:
-        raw += piece
-        tail = _NUMBER_TAIL.search(raw)
-        safe = clean(raw[: tail.start()] if tail else raw)
-        if len(safe) > len(sent):
-            yield safe[len(sent) :]
-            sent = safe
-    final = clean(raw)
-    if len(final) > len(sent):
-        yield final[len(sent) :]
+        if out := numbers.feed(piece):
+            yield out
+    if out := numbers.flush():
+        yield out
 
 
 def trim_history(loaded: LoadedModel, messages: list[dict], budget: int) -> tuple[list[dict], list[int]]:
@@ -56,20 +48,33 @@ class Withdrawn(str):
     reason: str = ""
 
 
+class OutputCheck:
+    """The reply so far, checked as it grows: ``feed`` returns the piece while the reply is safe,
+    and a ``Withdrawn`` replacement at its first unsafe stretch (after which nothing more is sent)."""
+
+    def __init__(self, safety: SafetyLayer):
+        self.safety, self.check = safety, safety.reply_check()
+
+    def feed(self, piece: str) -> str:
+        if self.check is not None and (reason := self.check.feed(piece)):
+            out = Withdrawn(self.safety.replacement)
+            out.reason = reason
+            return out
+        return piece
+
+
 def guard_output(pieces: Iterator[str], safety: SafetyLayer, stop: threading.Event | None) -> Iterator[str]:
     """Pass pieces through while the reply so far is safe; on the first unsafe stretch, stop the
     model and yield a ``Withdrawn`` replacement instead of the rest."""
-    text = ""
+    check = OutputCheck(safety)
     for piece in pieces:
-        text += piece
-        if reason := safety.unsafe(text):
+        out = check.feed(piece)
+        if isinstance(out, Withdrawn):
             if stop is not None:
                 stop.set()
-            out = Withdrawn(safety.replacement)
-            out.reason = reason
             yield out
             return
-        yield piece
+        yield out
 
 
 @dataclass
@@ -77,17 +82,44 @@ class Reply:
     """One answer: its assessment, and its text as a stream of pieces."""
 
     assessment: Assessment
-    pieces: Iterator[str]
+    pieces: Iterator[str] | AsyncIterator[str]  # asynchronous when an upstream engine writes the reply
     crisis: bool
     # What the model read and wrote. A crisis reply is Bondhu's fixed text, not the model's, so it counts 0 and 0.
     usage: Usage
     check_in: str | None = None  # follows the model's reply on a concern
 
 
+@dataclass
+class Turn:
+    """A conversation checked before any model reads it: what the model is sent (normalized, with
+    the system prompt and, after a concern or a recent crisis, the safety note), the assessment,
+    and Bondhu's own texts for it."""
+
+    messages: list[dict]
+    assessment: Assessment
+    crisis_text: str | None  # the fixed crisis reply: the model is not called
+    check_in: str | None  # follows the model's reply on a concern
+
+
 def _with_note(messages: list[dict], note: str | None) -> list[dict]:
     if not note:
         return messages
     return [{"role": "system", "content": messages[0]["content"] + "\n\n" + note}, *messages[1:]]
+
+
+def check_turn(messages: list[dict], system_prompt: str, safety: SafetyLayer) -> Turn:
+    """Normalize the conversation, open it with ``system_prompt`` and assess it as a whole: the
+    half of a turn that is the same whichever model writes the reply."""
+    messages = with_system(
+        [{"role": m["role"], "content": normalize_bengali(m["content"])} for m in messages], system_prompt
+    )
+    assessment = safety.check_conversation(messages)
+    return Turn(
+        _with_note(messages, safety.system_note(assessment)),
+        assessment,
+        safety.reply_for(assessment),
+        safety.check_in_for(assessment),
+    )
 
 
 def respond(
@@ -101,20 +133,14 @@ def respond(
 ) -> Reply:
     """Assess the conversation, then stream the crisis message, or a generated, checked and filtered
     reply (followed by a check-in on a concern). ``wait_s``: how long the reply may wait for the model."""
-    messages = with_system(
-        [{"role": m["role"], "content": normalize_bengali(m["content"])} for m in messages],
-        loaded.config.data.system_prompt,
-    )
-    assessment = safety.check_conversation(messages)
-    messages = _with_note(messages, safety.system_note(assessment))
-    crisis_text = safety.reply_for(assessment)
-    if crisis_text is not None:
-        return Reply(assessment, iter([crisis_text]), True, Usage())
-    _, prompt = trim_history(loaded, messages, max(64, context_tokens - settings.max_new_tokens))
+    turn = check_turn(messages, loaded.config.data.system_prompt, safety)
+    if turn.crisis_text is not None:
+        return Reply(turn.assessment, iter([turn.crisis_text]), True, Usage())
+    _, prompt = trim_history(loaded, turn.messages, max(64, context_tokens - settings.max_new_tokens))
     stop, usage = stop or threading.Event(), Usage(len(prompt))
     generated = stream(loaded, prompt, settings, stop, usage, wait_s)
-    pieces = guard_output(filter_stream(generated, safety.clean_output), safety, stop)
-    return Reply(assessment, pieces, False, usage, safety.check_in_for(assessment))
+    pieces = guard_output(filter_stream(generated, safety), safety, stop)
+    return Reply(turn.assessment, pieces, False, usage, turn.check_in)
 
 
 class ChatSession:

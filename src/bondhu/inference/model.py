@@ -158,6 +158,7 @@ class Usage:
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    finish_reason: str | None = None  # the engine's own ("stop", "length"), when it says (an upstream engine does)
 
 
 def _stream_kwargs(loaded: LoadedModel, prompt: list[int], settings: GenerationSettings, streamer, stopping) -> dict:

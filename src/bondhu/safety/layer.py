@@ -5,8 +5,8 @@ from __future__ import annotations
 from bondhu.config import ChatConfig, SafetyConfig
 from bondhu.safety import classifier as clf
 from bondhu.safety.detector import Assessment, CrisisDetector, Detector
-from bondhu.safety.numbers import allowed_numbers, replace_unlisted
-from bondhu.safety.output import REPLACEMENT, unsafe_reason
+from bondhu.safety.numbers import NumberStream, allowed_numbers, replace_unlisted
+from bondhu.safety.output import REPLACEMENT, ReplyCheck, unsafe_reason
 from bondhu.safety.replies import concern_check_in, crisis_reply, helpline_entries, load_helplines
 
 # Added to the system prompt after a concern or a recent crisis: the model keeps safety in view.
@@ -67,8 +67,16 @@ class SafetyLayer:
         """Model output with unlisted phone numbers removed."""
         return replace_unlisted(text, self._allowed)
 
+    def number_stream(self) -> NumberStream:
+        """``clean_output`` for one reply as it streams: each piece handed out once it is final."""
+        return NumberStream(self._allowed)
+
     def unsafe(self, text: str) -> str | None:
         """Why a model reply must be replaced (method details, encouragement), or None."""
         return unsafe_reason(text) if self.check_output else None
+
+    def reply_check(self) -> ReplyCheck | None:
+        """``unsafe`` for one reply as it streams, piece by piece (None when output is not checked)."""
+        return ReplyCheck() if self.check_output else None
 
     replacement = REPLACEMENT

@@ -1,14 +1,15 @@
-"""An OpenAI-compatible HTTP server for a loaded Bondhu model, plus the web chat page at ``/``.
+"""An OpenAI-compatible HTTP server for a loaded Bondhu model, or a safety gateway in front of
+an OpenAI-compatible engine (``serve.upstream``), plus the web chat page at ``/``.
 
-Every chat request goes through ``bondhu.chat.session.respond``: the crisis check runs first, and a
-crisis is answered with the fixed message and helplines without the model, so it is never queued and
-never refused for load. One model generates one reply at a time (``LoadedModel.lock``); at most
-``serve.queue_size`` requests wait or run, the rest get 503 with ``Retry-After``, and one that waits
-longer than ``serve.queue_timeout_s`` gets 503 too. A client that goes away stops its generation at
-the next token. Message text is never logged.
+Every chat request is checked as a conversation first (``bondhu.chat.session``): a crisis is answered
+with the fixed message and helplines without any model, so it is never queued and never refused for
+load. At most ``serve.queue_size`` requests wait or run, the rest get 503 with ``Retry-After``, and
+one that waits longer than ``serve.queue_timeout_s`` gets 503 too. A client that goes away stops its
+generation. Message text is never logged.
 
-The modules beside this one: ``request`` reads and checks a request, ``stream`` moves a reply's
-pieces to the client, ``guard`` adds the security headers and answers what nothing else caught.
+The modules beside this one: ``request`` reads and checks a request, ``backend`` and ``upstream``
+write the reply (the run's model, or the engine), ``stream`` moves a reply's pieces to the client,
+and ``guard`` adds the security headers and answers what nothing else caught.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import logging
 import threading
 import time
 import uuid
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -29,26 +30,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bondhu.chat.session import Reply, Withdrawn, respond
+from bondhu.chat.session import Reply, Withdrawn
 from bondhu.config import BondhuConfig
+from bondhu.errors import ConfigError
 from bondhu.inference.model import LoadedModel, QueueTimeout
 from bondhu.safety import SafetyLayer
 from bondhu.serve import request as checks
-from bondhu.serve.errors import APIError, from_pydantic
+from bondhu.serve.backend import Backend, LocalBackend
+from bondhu.serve.errors import APIError, busy, from_pydantic
 from bondhu.serve.guard import Guard
-from bondhu.serve.stream import END, EventStream, Slots, StopText, pump, read
+from bondhu.serve.stream import END, EventStream, Slots, StopText, read
+from bondhu.serve.upstream import UpstreamBackend
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
-RETRY_AFTER_S = 2
-
-
-def _busy(code: str, message: str) -> APIError:
-    return APIError(503, message, None, code, "server_error", {"Retry-After": str(RETRY_AFTER_S)})
 
 
 def safety_meta(reply: Reply, safety: SafetyLayer) -> dict:
@@ -102,18 +100,15 @@ def authorize(request: Request) -> None:
 async def chat_completions(request: Request):
     authorize(request)
     state = request.app.state
-    cfg, slots, safety = state.config, state.slots, state.safety
+    cfg, safety = state.config, state.safety
     serve = cfg.serve
     checks.require_json(request)
     req = checks.parse(await checks.read_json(request, checks.body_limit(cfg)))
     messages = checks.messages(req, serve.max_messages, serve.max_input_chars)
     settings, stops = checks.settings(req, cfg)
     cancel = threading.Event()
-    # Blocking (it tokenizes): the safety check, the trimmed prompt and the reply's pieces.
-    reply = await run_in_threadpool(
-        respond, state.loaded, messages, settings, safety, cfg.chat.context_tokens, cancel, serve.queue_timeout_s
-    )
-    pieces = _pieces(request, reply, slots, cancel)
+    reply = await state.backend.reply(messages, settings, cancel)
+    pieces = await _pieces(request, reply, state.backend, cancel)
     base = {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "created": int(time.time()),
@@ -126,20 +121,17 @@ async def chat_completions(request: Request):
     return await _complete(reply, pieces, text, base, safety, settings.max_new_tokens)
 
 
-def _pieces(request: Request, reply: Reply, slots: Slots, cancel: threading.Event) -> AsyncIterator[str]:
+async def _pieces(request: Request, reply: Reply, backend: Backend, cancel: threading.Event) -> AsyncIterator[str]:
     """The reply's pieces as the client will read them; a model reply needs a free slot (else 503)."""
+    slots = request.app.state.slots
     if reply.crisis:  # answered without the model: never queued, never refused for load
         queue = asyncio.Queue()
         for item in ("".join(reply.pieces), END):
             queue.put_nowait(item)
         return read(request, queue, cancel, slots)
     if not slots.acquire():
-        raise _busy("server_busy", "Bondhu is busy with other conversations; please retry shortly.")
-    try:
-        return read(request, pump(reply.pieces, slots.release), cancel, slots)
-    except BaseException:
-        slots.release()
-        raise
+        raise busy("server_busy", "Bondhu is busy with other conversations; please retry shortly.")
+    return await backend.start(request, reply, cancel, slots)  # the backend releases the slot
 
 
 @router.get("/v1/models")
@@ -160,8 +152,7 @@ async def health(request: Request):
     return {
         "status": "ok",
         "model": state.config.serve.model_id,
-        "backend": state.loaded.backend,
-        "adapter": state.loaded.has_adapter,
+        **state.backend.health(),
         "active": state.slots.active,
         "queue_size": state.slots.limit,
     }
@@ -172,13 +163,26 @@ async def index():
     return FileResponse(STATIC / "index.html")
 
 
-def create_app(loaded: LoadedModel, config: BondhuConfig | None = None, safety: SafetyLayer | None = None) -> FastAPI:
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    yield
+    await app.state.backend.aclose()
+
+
+def create_app(
+    loaded: LoadedModel | None, config: BondhuConfig | None = None, safety: SafetyLayer | None = None
+) -> FastAPI:
     """/v1/chat/completions, /v1/models, /health, the chat page at /; errors (pydantic's too) in OpenAI's shape.
-    The handlers read what they serve from ``app.state``: the model, the config, the safety layer, the slots."""
-    cfg = config or loaded.config
-    app = FastAPI(title="Bondhu", docs_url=None, redoc_url=None)  # the docs pages would load CDN assets
+    With ``serve.upstream`` set, an engine writes the replies and ``loaded`` may be None (a gateway).
+    The handlers read what they serve from ``app.state``: the backend, the config, the safety layer, the slots."""
+    cfg = config or (loaded.config if loaded is not None else None)
+    if cfg is None:
+        raise ConfigError("nothing to serve: give a loaded model, or a config with serve.upstream")
+    app = FastAPI(title="Bondhu", docs_url=None, redoc_url=None, lifespan=_lifespan)  # docs pages would load CDNs
     app.state.loaded, app.state.config, app.state.created = loaded, cfg, int(time.time())
     app.state.safety = safety or SafetyLayer.from_config(cfg.chat, cfg.safety)
+    app.state.safety.reply_check()  # reads the output lexicon now (0.1 s), not during the first reply
+    app.state.backend = _backend(loaded, cfg, app.state.safety)
     app.state.slots = Slots(cfg.serve.queue_size)
     app.add_middleware(Guard)
     if cfg.serve.cors_origins:  # added last, so it runs first: preflights never reach the routes
@@ -196,10 +200,21 @@ def create_app(loaded: LoadedModel, config: BondhuConfig | None = None, safety: 
     return app
 
 
+def _backend(loaded: LoadedModel | None, cfg: BondhuConfig, safety: SafetyLayer) -> Backend:
+    """The engine named in ``serve.upstream``, else the loaded model."""
+    if cfg.serve.upstream is not None:
+        return UpstreamBackend(cfg, safety)
+    if loaded is None:
+        raise ConfigError("nothing to serve: no model was loaded and serve.upstream is not set")
+    return LocalBackend(loaded, cfg, safety)
+
+
 def _usage(reply: Reply, text: StopText, max_new_tokens: int) -> tuple[dict, str]:
     """OpenAI's usage block (true token counts: the model's own, 0 and 0 for a crisis reply), and the finish reason."""
     prompt, done = reply.usage.prompt_tokens, reply.usage.completion_tokens
-    why = "length" if not reply.crisis and not text.stopped and done >= max_new_tokens else "stop"
+    said = reply.usage.finish_reason  # an upstream engine's own; the local model's is counted
+    length = said == "length" if said else done >= max_new_tokens
+    why = "length" if not reply.crisis and not text.stopped and length else "stop"
     log.info("completion: crisis=%s tokens=%d+%d %s", reply.crisis, prompt, done, why)
     return {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}, why
 
@@ -218,7 +233,7 @@ async def _complete(
                 if text.stopped:
                     break
     except QueueTimeout as err:
-        raise _busy("queue_timeout", f"Bondhu is busy: {err}.") from None
+        raise busy("queue_timeout", f"Bondhu is busy: {err}.") from None
     text.flush()
     if reply.check_in:
         text.feed("\n\n" + reply.check_in)
@@ -273,12 +288,13 @@ async def _events(
             if reply.check_in:
                 yield chunk({"content": "\n\n" + reply.check_in}, bondhu={"check_in": True})
         except Exception as err:  # the 200 is already sent: the error goes out as an event, as OpenAI's does
-            log.error("generation failed: %s", type(err).__name__)
-            failed = (
-                _busy("queue_timeout", f"Bondhu is busy: {err}.")
-                if isinstance(err, QueueTimeout)
-                else APIError(500, "Generation failed; please retry.", kind="server_error")
-            )
+            if isinstance(err, APIError):  # an upstream engine's failure, already in words a client can use
+                failed = err
+            elif isinstance(err, QueueTimeout):
+                failed = busy("queue_timeout", f"Bondhu is busy: {err}.")
+            else:
+                failed = APIError(500, "Generation failed; please retry.", kind="server_error")
+            log.error("generation failed: %s", failed.body["error"]["code"] or type(err).__name__)
             yield f"data: {json.dumps(failed.body)}\n\n"
             return
     stats, reason = _usage(reply, text, max_new_tokens)

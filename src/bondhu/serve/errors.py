@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
+RETRY_AFTER_S = 2  # what a 503 asks a client to wait, unless an upstream engine says otherwise
+
 
 class APIError(Exception):
     """An error the server answers with ``status`` and OpenAI's error body."""
@@ -23,6 +25,11 @@ class APIError(Exception):
 
     def response(self) -> JSONResponse:
         return JSONResponse(self.body, status_code=self.status, headers=self.headers)
+
+
+def busy(code: str, message: str, retry_after_s: int | str = RETRY_AFTER_S) -> APIError:
+    """A 503 that asks the client to come back (``Retry-After``): the server or its engine is full."""
+    return APIError(503, message, None, code, "server_error", {"Retry-After": str(retry_after_s)})
 
 
 def from_pydantic(errors: list[dict]) -> APIError:
