@@ -67,7 +67,8 @@ def test_conversation_risk_and_elevation(detector):
     assert lexicon.assess(second).level == "none" and lexicon.assess(first).level == "none"
     together = lexicon.assess_conversation([first, second])
     assert together.is_crisis and together.from_context and "conversation" in together.reasons[0]
-    crisis = "ajke rate ghumer oshudh gula sob kheye felbo"
+    crisis = "ami ajke rate nijeke sesh kore debo"  # intent and a time, no means
+    assert detector.assess(crisis).is_crisis
     after = detector.assess_conversation([crisis, "ধন্যবাদ, একটু ভালো লাগছে"])
     assert not after.is_crisis and after.elevated and after.needs_helplines
     later = detector.assess_conversation([crisis] + ["ধন্যবাদ, একটু ভালো লাগছে"] * (detector.elevated_turns + 1))
@@ -81,8 +82,13 @@ def test_a_standing_risk_is_carried_as_a_concern_not_a_second_crisis():
     assert lexicon.assess(plea).level == "concern" and lexicon.assess(after).level == "none"
     carried = lexicon.assess_conversation([plea, after])
     assert carried.level == "concern" and carried.from_context and "still stands" in carried.reasons[0]
-    crisis = "ajke rate ghumer oshudh gula sob kheye felbo"
-    assert lexicon.assess_conversation([crisis, after]).level == "concern"
+    assert lexicon.assess_conversation(["ami ajke rate nijeke sesh kore debo", after]).level == "concern"
+    # A means with intent that still stands stays a crisis: "thanks" or a question about the
+    # pharmacy's hours takes nothing back.
+    means = "ajke rate ghumer oshudh gula sob kheye felbo"
+    for harmless in (after, "pharmacy ta koyta porjonto khola thake?"):
+        standing = lexicon.assess_conversation([means, harmless])
+        assert standing.is_crisis and standing.from_context, harmless
     # Once the risky turn has left the window, nothing is carried.
     assert lexicon.assess_conversation([plea] + [after] * lexicon.window).level == "none"
 

@@ -171,6 +171,18 @@ class CrisisDetector:
             )
         return out
 
+    def _carried(self, together: Assessment, recent: list[str], script: str) -> Assessment:
+        """The risk of the turns before, which a harmless-looking newest turn ("thanks for
+        listening", "what time does the pharmacy close?") does not take back. A means with intent
+        that still stands in the turns together stays a crisis: the person has said how and that
+        they will, and nothing since has said otherwise. Any other standing risk is a concern (the
+        model replies, then the check-in), not a second crisis reply. A clarification ("I'm safe,
+        it was a film") ends it where it brings the turns together back to none."""
+        means = together.is_crisis and self.use_lexicon and judge("\n".join(recent)).means_with_intent
+        carried = _from_context(together, "conversation: the risk of the turns before still stands", script)
+        level = "crisis" if means else "concern"
+        return Assessment(level, carried.category, carried.reasons, script, carried.score, from_context=True)
+
     def assess(self, text: str) -> Assessment:
         """Assess one message."""
         return self._score([text])[0]
@@ -195,19 +207,12 @@ class CrisisDetector:
         result = newest
         if len(recent) > 1:
             together, before = scored[1], scored[2]
-            # The turns together count only where the newest turn raised them: an earlier
-            # crisis on its own is handled by elevation, not by repeating the crisis reply.
+            # The turns together count where the newest turn raised them, or where the risk of
+            # the turns before still stands (``_carried``); an earlier crisis also elevates.
             if RANK[together.level] > max(RANK[newest.level], RANK[before.level]):
                 result = _from_context(together, "conversation: recent turns together", newest.script)
             elif newest.level == "none" and together.level != "none" and before.level != "none":
-                # The risk of the turns before still stands: a harmless-looking newest turn
-                # ("thanks for listening", "tonight then") does not take it back. It is a concern,
-                # not a second crisis reply. A clarification ("I'm safe, it was a film") ends it
-                # where it brings the turns together back to none.
-                carried = _from_context(together, "conversation: the risk of the turns before still stands", "")
-                result = Assessment(
-                    "concern", carried.category, carried.reasons, newest.script, carried.score, from_context=True
-                )
+                result = self._carried(together, recent, newest.script)
         prior = scored[3 if len(recent) > 1 else 1 :]
         elevated = any(a.is_crisis for a in prior) or (len(recent) > 1 and scored[2].is_crisis)
         return Assessment(
