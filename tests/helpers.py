@@ -14,3 +14,14 @@ def mojibake(text: str) -> str:
     return "".join(
         bytes([b]).decode("cp1252") if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else chr(b) for b in text.encode("utf-8")
     )
+
+
+# Llama 3.1-8B-Instruct's rope scaling (its config.json), for the GGUF tests' rope_freqs tensor.
+LLAMA31_ROPE = {
+    "rope_type": "llama3",
+    "rope_theta": 500000.0,
+    "factor": 8.0,
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 8192,
+}

@@ -160,7 +160,7 @@ def test_after_a_crisis_the_session_stays_elevated_and_the_model_is_told(session
         return real_trim(loaded, messages, budget)
 
     session.reset()
-    session.ask("ajke rate ghumer oshudh gula sob kheye felbo")
+    session.ask("ami ajke rate nijeke sesh kore debo")  # a crisis with no means named: thanks ends it
     monkeypatch.setattr(mod, "trim_history", spy)
     session.ask("ধন্যবাদ, একটু ভালো লাগছে", do_sample=False)
     assert not session.last_assessment.is_crisis and session.last_assessment.elevated

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import BUNDLED
+from helpers import BUNDLED, LLAMA31_ROPE
 
-# Llama 3.1-8B-Instruct's rope scaling (its config.json), so the export's rope_freqs tensor is
+# With Llama 3.1-8B-Instruct's rope scaling (tests/helpers.py), the export's rope_freqs tensor is
 # exercised: with these factors, most of a 64-wide head's frequencies change even at short range.
-LLAMA31_ROPE = {
-    "rope_type": "llama3",
-    "rope_theta": 500000.0,
-    "factor": 8.0,
-    "low_freq_factor": 1.0,
-    "high_freq_factor": 4.0,
-    "original_max_position_embeddings": 8192,
-}
 
 
 @pytest.fixture(scope="session")

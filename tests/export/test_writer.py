@@ -13,16 +13,7 @@ from bondhu.export import parse_types
 from bondhu.export.gguf import llama3_rope_factors
 from bondhu.export.pipeline import partial_name, staged
 from bondhu.export.vocab import check_llama3_pretokenizer, jinja_string, template_with_system
-from helpers import BUNDLED, ROOT
-
-LLAMA31_ROPE = {
-    "rope_type": "llama3",
-    "rope_theta": 500000.0,
-    "factor": 8.0,
-    "low_freq_factor": 1.0,
-    "high_freq_factor": 4.0,
-    "original_max_position_embeddings": 8192,
-}
+from helpers import BUNDLED, LLAMA31_ROPE, ROOT
 
 
 def test_llama3_rope_factors_divide_the_frequencies_as_transformers_does():

@@ -83,12 +83,10 @@ def test_a_standing_risk_is_carried_as_a_concern_not_a_second_crisis():
     carried = lexicon.assess_conversation([plea, after])
     assert carried.level == "concern" and carried.from_context and "still stands" in carried.reasons[0]
     assert lexicon.assess_conversation(["ami ajke rate nijeke sesh kore debo", after]).level == "concern"
-    # A means with intent that still stands stays a crisis: "thanks" or a question about the
-    # pharmacy's hours takes nothing back.
-    means = "ajke rate ghumer oshudh gula sob kheye felbo"
-    for harmless in (after, "pharmacy ta koyta porjonto khola thake?"):
-        standing = lexicon.assess_conversation([means, harmless])
-        assert standing.is_crisis and standing.from_context, harmless
+    # Also after a means with intent: a second fixed reply would not answer a person who asks to
+    # talk; the session is elevated and the check-in follows the model's reply.
+    means = lexicon.assess_conversation(["ajke rate ghumer oshudh gula sob kheye felbo", "একটু কথা বলি?"])
+    assert means.level == "concern" and means.from_context and means.elevated
     # Once the risky turn has left the window, nothing is carried.
     assert lexicon.assess_conversation([plea] + [after] * lexicon.window).level == "none"
 

@@ -145,3 +145,14 @@ def llama_engine(tmp_path_factory, tiny_model_dir):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def engine(serving):
+    """A scripted OpenAI-compatible engine (tests/engine_stub.py) on a free port, for the gateway."""
+    from engine_stub import StubEngine
+
+    stub = StubEngine()
+    with serving(stub.app()) as base:
+        stub.url = f"{base}/v1"
+        yield stub

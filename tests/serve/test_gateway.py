@@ -18,20 +18,12 @@ from bondhu.config import DEFAULT_SYSTEM_PROMPT, BondhuConfig, load_config
 from bondhu.errors import ConfigError
 from bondhu.safety import PLACEHOLDER, SAFETY_NOTE, SafetyLayer, crisis_reply, load_helplines
 from bondhu.serve.app import create_app
-from engine_stub import StubEngine, dead_url
+from engine_stub import dead_url
 
 USER = [{"role": "user", "content": "আজ মনটা খুব খারাপ।"}]
 CRISIS = "ajke rate ghumer oshudh gula sob kheye felbo"
 CONCERN = "ami sobar jonno ekta bojha"
 STUB_TEXT = "ঠিক আছে, আমি শুনছি।"
-
-
-@pytest.fixture(scope="module")
-def engine(serving):
-    stub = StubEngine()
-    with serving(stub.app()) as base:
-        stub.url = f"{base}/v1"
-        yield stub
 
 
 @pytest.fixture(autouse=True)
@@ -174,7 +166,7 @@ def test_a_concern_gets_the_engine_s_reply_then_the_check_in(gateway, engine, sa
     assert any((e.get("bondhu") or {}).get("check_in") for e in events[:-1]) and check_in in text_of(events)
     assert len(engine.requests) == 2
     after = [
-        {"role": "user", "content": CRISIS},
+        {"role": "user", "content": "ami ajke rate nijeke sesh kore debo"},  # a crisis, no means named
         {"role": "assistant", "content": "…"},
         {"role": "user", "content": "ধন্যবাদ, একটু ভালো লাগছে"},
     ]

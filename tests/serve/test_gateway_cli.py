@@ -6,15 +6,7 @@ import pytest
 
 from bondhu.config import DEFAULT_SYSTEM_PROMPT, load_config
 from bondhu.errors import ConfigError
-from engine_stub import StubEngine, dead_url
-
-
-@pytest.fixture(scope="module")
-def engine(serving):
-    stub = StubEngine()
-    with serving(stub.app()) as base:
-        stub.url = f"{base}/v1"
-        yield stub
+from engine_stub import dead_url
 
 
 # ------------------------------------------------------------------------------------------ config

@@ -445,8 +445,10 @@ def test_the_server_reads_the_conversation_it_is_sent(client):
     ]
     body = client.post("/v1/chat/completions", json={**GREEDY, "messages": turns}).json()
     assert body["bondhu"]["crisis"] is True and body["bondhu"]["level"] == "crisis"
+    # Just after a crisis with no means named, thanks is no second crisis: the session is elevated.
+    # (After a means with intent the crisis stands: tests/safety/test_detector.py.)
     after = [
-        {"role": "user", "content": CRISIS},
+        {"role": "user", "content": "ami ajke rate nijeke sesh kore debo"},
         {"role": "assistant", "content": "…"},
         {"role": "user", "content": "ধন্যবাদ, একটু ভালো লাগছে"},
     ]

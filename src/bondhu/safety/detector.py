@@ -171,17 +171,14 @@ class CrisisDetector:
             )
         return out
 
-    def _carried(self, together: Assessment, recent: list[str], script: str) -> Assessment:
+    def _carried(self, together: Assessment, script: str) -> Assessment:
         """The risk of the turns before, which a harmless-looking newest turn ("thanks for
-        listening", "what time does the pharmacy close?") does not take back. A means with intent
-        that still stands in the turns together stays a crisis: the person has said how and that
-        they will, and nothing since has said otherwise. Any other standing risk is a concern (the
-        model replies, then the check-in), not a second crisis reply. A clarification ("I'm safe,
-        it was a film") ends it where it brings the turns together back to none."""
-        means = together.is_crisis and self.use_lexicon and judge("\n".join(recent)).means_with_intent
+        listening", "tonight then") does not take back: a concern (the model replies, then the
+        check-in), not a second crisis reply, so a person who asks to talk is answered, not sent the
+        fixed message again. A clarification ("I'm safe, it was a film") ends it where it brings the
+        turns together back to none."""
         carried = _from_context(together, "conversation: the risk of the turns before still stands", script)
-        level = "crisis" if means else "concern"
-        return Assessment(level, carried.category, carried.reasons, script, carried.score, from_context=True)
+        return Assessment("concern", carried.category, carried.reasons, script, carried.score, from_context=True)
 
     def assess(self, text: str) -> Assessment:
         """Assess one message."""
@@ -212,7 +209,7 @@ class CrisisDetector:
             if RANK[together.level] > max(RANK[newest.level], RANK[before.level]):
                 result = _from_context(together, "conversation: recent turns together", newest.script)
             elif newest.level == "none" and together.level != "none" and before.level != "none":
-                result = self._carried(together, recent, newest.script)
+                result = self._carried(together, newest.script)
         prior = scored[3 if len(recent) > 1 else 1 :]
         elevated = any(a.is_crisis for a in prior) or (len(recent) > 1 and scored[2].is_crisis)
         return Assessment(
