@@ -17,6 +17,7 @@ from bondhu.safety.lexicon import judge, load_concepts
         ("নিজেকে শেষ করে দেব আজকে", "suicidal_intent"),
         ("I want to kill myself", "suicidal_intent"),
         ("সবাইকে বিদায়, চিরতরে চলে যাচ্ছি", "goodbye"),
+        ("এইমাত্র নিজেকে কেটেছি, রক্ত থামছে না", "in_progress"),
     ],
 )
 def test_crisis_concepts(text, category):
@@ -50,6 +51,7 @@ def test_concern_concepts(text):
         "সবাইকে বিদায়, কাল থেকে নতুন অফিসে জয়েন করছি!",
         "আমি নিজেকে মেরে ফেলব না, চিন্তা কোরো না",  # the negation comes after the verb
         "ami nijeke mere felbo na",
+        "সবজি কাটতে গিয়ে হাত কেটে ফেলেছি",  # a kitchen accident
     ],
 )
 def test_non_crisis_senses(text):

@@ -241,6 +241,7 @@ def _rules(c: dict[str, bool]) -> list[tuple[str, str, str, bool]]:
             and (c.get("hopeless") or c.get("burden") or c.get("no_will_to_live")),
         ),
         ("crisis", "self_harm", "self-harm now or planned", c.get("self_harm") and (c.get("intent") or c.get("time"))),
+        ("crisis", "in_progress", "self-harm just done", c.get("self_harm") and c.get("act_done")),
         ("concern", "death_wish", "no will to live", c.get("no_will_to_live")),
         ("concern", "death_wish", "wish to die", c.get("die") and c.get("want") and not c["negated_die"]),
         ("concern", "religious", "a prayer to be taken", c.get("god") and c.get("god_take")),
