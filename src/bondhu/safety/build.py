@@ -24,6 +24,7 @@ FOLDS = 5
 # than the joined turns alone (``detector_figures``; docs/safety.md has both).
 TARGET_RECALL = 0.975
 MAX_CRISIS_FALSE_ALARMS = 0.025
+_THRESHOLDS = ("concern_at", "crisis_at", "lexicon_at", "escalate_at")  # as the model file stores them
 
 
 def conversation_text(e: Example, window: int = 3) -> str:
@@ -151,9 +152,6 @@ def choose_thresholds(
         "dev_crisis_false_alarms": float((lv[~pos] == 2).mean()),
         "dev_crisis_as_crisis": float((lv[is_crisis] == 2).mean()),
     }
-
-
-_THRESHOLDS = ("concern_at", "crisis_at", "lexicon_at", "escalate_at")
 
 
 def build(

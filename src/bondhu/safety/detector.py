@@ -121,9 +121,15 @@ def combine(
     return max(lexicon, model, key=RANK.__getitem__)
 
 
-def _from_context(together: Assessment, reason: str, script: str) -> Assessment:
+def _from_context(together: Assessment, reason: str, script: str, level: str | None = None) -> Assessment:
+    """The turns together's assessment, with ``reason`` first, at ``level`` (default: theirs)."""
     return Assessment(
-        together.level, together.category, (reason,) + together.reasons, script, together.score, from_context=True
+        level or together.level,
+        together.category,
+        (reason,) + together.reasons,
+        script,
+        together.score,
+        from_context=True,
     )
 
 
@@ -171,15 +177,6 @@ class CrisisDetector:
             )
         return out
 
-    def _carried(self, together: Assessment, script: str) -> Assessment:
-        """The risk of the turns before, which a harmless-looking newest turn ("thanks for
-        listening", "tonight then") does not take back: a concern (the model replies, then the
-        check-in), not a second crisis reply, so a person who asks to talk is answered, not sent the
-        fixed message again. A clarification ("I'm safe, it was a film") ends it where it brings the
-        turns together back to none."""
-        carried = _from_context(together, "conversation: the risk of the turns before still stands", script)
-        return Assessment("concern", carried.category, carried.reasons, script, carried.score, from_context=True)
-
     def assess(self, text: str) -> Assessment:
         """Assess one message."""
         return self._score([text])[0]
@@ -205,11 +202,17 @@ class CrisisDetector:
         if len(recent) > 1:
             together, before = scored[1], scored[2]
             # The turns together count where the newest turn raised them, or where the risk of
-            # the turns before still stands (``_carried``); an earlier crisis also elevates.
+            # the turns before still stands; an earlier crisis also elevates.
             if RANK[together.level] > max(RANK[newest.level], RANK[before.level]):
                 result = _from_context(together, "conversation: recent turns together", newest.script)
             elif newest.level == "none" and together.level != "none" and before.level != "none":
-                result = self._carried(together, newest.script)
+                # A harmless-looking newest turn ("thanks for listening", "tonight then") does not
+                # take back the risk of the turns before: a concern (the model replies, then the
+                # check-in), not a second crisis reply, so a person who asks to talk is answered.
+                # A clarification ("I'm safe, it was a film") ends it where it brings the turns
+                # together back to none.
+                reason = "conversation: the risk of the turns before still stands"
+                result = _from_context(together, reason, newest.script, level="concern")
         prior = scored[3 if len(recent) > 1 else 1 :]
         elevated = any(a.is_crisis for a in prior) or (len(recent) > 1 and scored[2].is_crisis)
         return Assessment(
