@@ -243,9 +243,9 @@ def main() -> None:
     p.add_argument("--sections", default="all")
     p.add_argument("--model", default="/tmp/llama31-8b-random")
     p.add_argument("--runs", default="/tmp/bench-runs")
-    p.add_argument("--steps", type=int, default=12, help="training steps per training section")
+    p.add_argument("--steps", type=int, default=10, help="training steps per training section")
     p.add_argument("--new-tokens", type=int, default=256, help="new tokens per decode (the issue's 256)")
-    p.add_argument("--skip", type=int, default=4, help="warm-up steps left out of training timings")
+    p.add_argument("--skip", type=int, default=3, help="warm-up steps left out of training timings")
     p.add_argument("--timeout", type=int, default=240, help="seconds per section")
     p.add_argument(
         "--budget",
