@@ -2,7 +2,7 @@
 
 One command on the lent H100 (weights are random: speed and memory do not depend on them):
 
-    python benchmarks/gpu.py --sections all          # or "scaling", or a comma list, see GROUPS
+    python benchmarks/gpu.py --sections all          # or "train", "infer", "scaling", or a comma list, see GROUPS
     python benchmarks/gpu.py --render a.json b.json  # rebuild the tables from saved results
 
 Each section runs in its own process (Unsloth patches transformers globally) on one GPU.
@@ -60,7 +60,15 @@ DIAGNOSTICS = [
     "fast_variants_int8_fused",
     "fast_variants_int8_untuned",
 ]
-GROUPS = {"all": ["build", *SINGLE_GPU], "scaling": ["build", *MULTI_GPU]}
+INFERENCE = ["infer_fast", "infer_unsloth", "infer_hf"]
+# "all" does not fit one 10-minute call on one H200 (about 11 minutes: docs/benchmarks.md);
+# "train" and "infer" each do, and their results render into one set of tables (--render).
+GROUPS = {
+    "all": ["build", *SINGLE_GPU],
+    "train": ["build", *(s for s in SINGLE_GPU if s not in INFERENCE)],
+    "infer": ["build", *INFERENCE],
+    "scaling": ["build", *MULTI_GPU],
+}
 
 
 class Section:
