@@ -221,9 +221,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (the rest: gateway, client)")
-    parser.add_argument(
-        "--out", type=Path, help="default: benchmarks/results/gateway-DATE[-SHAPE].json"
-    )
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/gateway-DATE[-SHAPE].json")
     args = parser.parse_args()
     stem = f"gateway-{date.today():%Y%m%d}" + ("" if args.gguf or args.shape == "tiny" else f"-{args.shape}")
     args.out = args.out or ROOT / "benchmarks" / "results" / f"{stem}.json"
