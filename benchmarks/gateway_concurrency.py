@@ -208,8 +208,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.llama_server is None or not os.access(args.llama_server, os.X_OK):
         parser.error(
-            f"--llama-server PATH is required: llama.cpp's llama-server binary ({args.llama_server or 'not given'} is "
-            "not an executable). llama-cpp-python's own server has no --parallel; build llama-server from the "
+            "--llama-server PATH is required: llama.cpp's llama-server binary"
+            + (f" ({args.llama_server} is not an executable)" if args.llama_server else "")
+            + ". llama-cpp-python's own server has no --parallel; build llama-server from the "
             "llama.cpp source in the llama-cpp-python sdist (docs/benchmarks.md, 'Concurrency: 32 streams')."
         )
     stem = f"gateway-concurrency-{date.today():%Y%m%d}" + ("" if args.shape == "tiny" else f"-{args.shape}")
