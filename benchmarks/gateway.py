@@ -1,6 +1,7 @@
 """What the safety gateway costs: the same streamed requests sent to llama-cpp-python's OpenAI
 server directly and through `bondhu serve --upstream`, side by side in one run, on this machine's
-CPU with the tiny model exported to GGUF (f16).
+CPU with a random-weight model exported to GGUF (f16): the tiny-cpu preset's, or a small Llama
+shape whose tokens cost what a fast CPU model's do (see SHAPES).
 
 Both servers run as their own processes, as deployed. Each request goes to both, in alternating
 order; the direct request is the one the gateway itself sends the engine (the same system prompt,
@@ -8,7 +9,8 @@ messages and settings, built by the gateway's own code), so both paths generate 
 tokens. Reported: time to the first token, wall time per request, tokens/s end to end, and the
 gateway's overhead per request and per token.
 
-    python benchmarks/gateway.py [--gguf FILE] [--reps 5] [--max-tokens 128] [--threads 1] [--out FILE]
+    python benchmarks/gateway.py [--shape tiny|small] [--gguf FILE] [--reps 5] [--max-tokens 128]
+                                 [--threads 1] [--out FILE]
 """
 
 from __future__ import annotations
@@ -39,8 +41,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def build_gguf(out_dir: Path) -> Path:
-    """The tiny model of the tiny-cpu preset (random weights: replies run to max_tokens), as f16 GGUF."""
+# "tiny": the tiny-cpu preset's model, decoding hundreds of tokens/s: the gateway's cost per token
+# at its most visible, a stress case no deployment has. "small": a 12-layer, 768-wide Llama (about
+# 0.1B parameters), still several times faster on one thread than any model served for real chat
+# on a CPU (an 8B at q4_k_m), so its overhead is an upper bound for those.
+SHAPES = {
+    "tiny": {},
+    "small": {
+        "hidden_size": 768,
+        "intermediate_size": 2048,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "num_key_value_heads": 4,
+    },
+}
+
+
+def build_gguf(out_dir: Path, shape: str = "tiny") -> Path:
+    """A random-weight Llama of ``shape`` (replies run to max_tokens) with the tiny-cpu preset's
+    tokenizer, as f16 GGUF."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from bondhu.config import DEFAULT_SYSTEM_PROMPT, load_config
@@ -49,9 +68,13 @@ def build_gguf(out_dir: Path) -> Path:
 
     spec = load_config(ROOT / "configs" / "tiny-cpu.yaml").model.tiny
     spec = spec.model_copy(
-        update={"pretrain_epochs": 0, "tokenizer_corpus": [str(ROOT / p) for p in spec.tokenizer_corpus]}
+        update={
+            "pretrain_epochs": 0,
+            "tokenizer_corpus": [str(ROOT / p) for p in spec.tokenizer_corpus],
+            **SHAPES[shape],
+        }
     )
-    model_dir, path = ensure_tiny(out_dir / "tiny", spec), out_dir / "tiny-f16.gguf"
+    model_dir, path = ensure_tiny(out_dir / shape, spec), out_dir / f"{shape}-f16.gguf"
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     write_f16_gguf(model, tokenizer, path, GGUFMeta("bondhu", DEFAULT_SYSTEM_PROMPT, tokenizer.chat_template))
@@ -193,18 +216,19 @@ def safety_cost() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gguf", type=Path, help="an f16 GGUF to serve (default: export the tiny model)")
+    parser.add_argument("--gguf", type=Path, help="an f16 GGUF to serve (default: export a model of --shape)")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="tiny", help="the model exported without --gguf")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (the rest: gateway, client)")
-    parser.add_argument(
-        "--out", type=Path, default=ROOT / "benchmarks" / "results" / f"gateway-{date.today():%Y%m%d}.json"
-    )
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/gateway-DATE[-SHAPE].json")
     args = parser.parse_args()
+    stem = f"gateway-{date.today():%Y%m%d}" + ("" if args.gguf or args.shape == "tiny" else f"-{args.shape}")
+    args.out = args.out or ROOT / "benchmarks" / "results" / f"{stem}.json"
     import llama_cpp
 
     with tempfile.TemporaryDirectory() as tmp:
-        gguf = args.gguf or build_gguf(Path(tmp))
+        gguf = args.gguf or build_gguf(Path(tmp), args.shape)
         eport, gport = free_port(), free_port()
         engine_url, gateway_url = f"http://127.0.0.1:{eport}/v1", f"http://127.0.0.1:{gport}/v1"
         engine_cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "bondhu"]
@@ -230,7 +254,8 @@ def main() -> None:
         "python": platform.python_version(),
         "llama_cpp_python": llama_cpp.__version__,
         "httpx": httpx.__version__,
-        "model": f"{args.gguf or 'the tiny-cpu preset model, random weights'} (f16 GGUF, {size_mib:.1f} MiB)",
+        "model": f"{args.gguf or f'the {args.shape} shape, random weights'} (f16 GGUF, {size_mib:.1f} MiB)",
+        "shape": None if args.gguf else {"name": args.shape, **SHAPES[args.shape]},
         "llama_threads": args.threads,
         "max_tokens": args.max_tokens,
         "reps": args.reps,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from contextlib import suppress
 from typing import AsyncIterator, Callable, Iterator
 
@@ -14,6 +15,7 @@ from fastapi.responses import StreamingResponse
 
 POLL_S = 0.2  # how often a request waiting for the model checks that its client is still there
 END = object()
+_WAITED = object()  # nothing came within POLL_S
 
 
 class Slots:
@@ -57,24 +59,29 @@ def pump(pieces: Iterator[str], on_done: Callable[[], None]) -> asyncio.Queue:
 
 
 async def read(request: Request, queue: asyncio.Queue, cancel: threading.Event, slots: Slots) -> AsyncIterator[str]:
-    """The pieces as they come. A disconnect (checked between pieces, and every POLL_S while
+    """The pieces as they come. A disconnect (checked at most every POLL_S, between pieces or while
     waiting for the model) ends it early; ``cancel`` then stops generation at its next token."""
-    ended = False
+    ended, checked = False, time.monotonic()
     try:
         while True:
             try:
-                item = await asyncio.wait_for(queue.get(), POLL_S)
+                # A piece already waiting is taken at once: wait_for costs a task per call, and a
+                # fast engine's pieces mostly arrive faster than the client reads them.
+                item = queue.get_nowait() if queue.qsize() else await asyncio.wait_for(queue.get(), POLL_S)
             except asyncio.TimeoutError:
+                item = _WAITED
+            if item is not _WAITED:
+                if ended := item is END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+            # Asking is a round trip through the server's receive channel: once per POLL_S, not
+            # once per token, so a disconnect still stops generation within POLL_S of a piece.
+            if time.monotonic() - checked >= POLL_S:
                 if await request.is_disconnected():
                     return
-                continue
-            if ended := item is END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-            if await request.is_disconnected():
-                return
+                checked = time.monotonic()
     finally:
         if not ended:
             cancel.set()
