@@ -14,6 +14,9 @@ from bondhu.safety.lexicon import judge, load_concepts
         ("ajke rate ghumer oshudh gula sob kheye felbo", "method"),
         ("sleeping pills গুলো সব খেয়ে নিব tonight", "method"),
         ("I tied a rope to the ceiling fan, I'm going to do it tonight", "method"),
+        ("I loaded my revolver and I will use it on myself tonight", "method"),  # round 8's means
+        ("kal bike ta truck er samne dhukay dibo, ar bachte chai na", "method"),
+        ("আজ রাতেই ইনজেকশনটা নিজের শিরায় দিয়ে দেব, আর বাঁচতে চাই না", "method"),
         ("নিজেকে শেষ করে দেব আজকে", "suicidal_intent"),
         ("I want to kill myself", "suicidal_intent"),
         ("সবাইকে বিদায়, চিরতরে চলে যাচ্ছি", "goodbye"),
