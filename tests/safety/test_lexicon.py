@@ -55,6 +55,9 @@ def test_concern_concepts(text):
         "আমি নিজেকে মেরে ফেলব না, চিন্তা কোরো না",  # the negation comes after the verb
         "ami nijeke mere felbo na",
         "সবজি কাটতে গিয়ে হাত কেটে ফেলেছি",  # a kitchen accident
+        "আমি ভাত দিয়ে মাছ খেতে চাই",  # দিয়ে ("with") folds like English "die"
+        "ma ke ekta gift diye dite chai",
+        "তিন গুণ দাম দিয়ে কিনতে হবে, আর পারছি না",  # গুণ ("times") folds like "gun"
     ],
 )
 def test_non_crisis_senses(text):

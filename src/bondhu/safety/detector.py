@@ -65,6 +65,7 @@ class Assessment:
     # still at risk, but they have had the crisis reply, so the model answers them, safety in view,
     # and a follow-up with the helplines comes after (``SafetyLayer.reply_for``).
     standing: bool = False
+    means_with_intent: bool = False  # the lexicon's method rule fired (a means with intent)
 
     @property
     def is_crisis(self) -> bool:
@@ -180,9 +181,24 @@ class CrisisDetector:
             if m_level != "none":
                 reasons.append(f"classifier: {m_level} (risk {score:.2f})")
             out.append(
-                Assessment(level, category if level != "none" else None, tuple(reasons), detect_script(text), score)
+                Assessment(
+                    level,
+                    category if level != "none" else None,
+                    tuple(reasons),
+                    detect_script(text),
+                    score,
+                    means_with_intent=bool(lex) and lex.means_with_intent and level == "crisis",
+                )
             )
         return out
+
+    def _clear(self, a: Assessment) -> bool:
+        """A crisis that can stand over a harmless-looking turn: the lexicon's means with intent, or
+        the classifier's risk at ``escalate_at`` (the level at which a lexicon crisis counts as
+        one). A crisis only just over the threshold is carried as a concern instead: there a
+        harmless next turn is as likely to mean it was a false alarm."""
+        escalate_at = self.classifier.escalate_at if self.use_classifier else 0.0
+        return a.is_crisis and (a.means_with_intent or a.score >= escalate_at)
 
     def assess(self, text: str) -> Assessment:
         """Assess one message."""
@@ -208,12 +224,14 @@ class CrisisDetector:
         result = newest
         if len(recent) > 1:
             together, before = scored[1], scored[2]
-            taken_back = self.use_lexicon and mentions(recent[-1], "take_back")
+            # Taken back in any turn after the first ("the rope is ready" / "lmao that sounded
+            # wrong" / "it's for the tug of war"), not only in the newest.
+            taken_back = self.use_lexicon and any(mentions(t, "take_back") for t in recent[1:])
             # The turns together count where the newest turn raised them, or where the risk of
             # the turns before still stands; an earlier crisis also elevates.
             if RANK[together.level] > max(RANK[newest.level], RANK[before.level]):
                 result = _from_context(together, "conversation: recent turns together", newest.script)
-            elif before.is_crisis and not newest.is_crisis and together.level != "none" and not taken_back:
+            elif self._clear(before) and not newest.is_crisis and together.level != "none" and not taken_back:
                 # A crisis said just before ("the pesticide is in my room", "tonight, decided")
                 # is not taken back by "anyway, how was your day?": still a crisis, standing, so
                 # the model answers the person and the crisis follow-up comes after it, rather
