@@ -46,7 +46,11 @@ def test_crisis_message_answers_before_any_generation_and_chat_goes_on(session, 
     assert "09612119911" in reply and "14416" in reply and "999" in reply
     monkeypatch.undo()
     follow = session.ask("আচ্ছা, একটু কথা বলি?", do_sample=False)
-    assert follow and not session.last_assessment.is_crisis and len(session.history) == 4
+    # The crisis stands (nothing took it back), but the person who asks to talk is answered by
+    # the model, and the crisis follow-up comes after: not the crisis reply a second time.
+    assert session.last_assessment.is_crisis and session.last_assessment.standing
+    assert reply not in follow and follow.endswith(session.safety.check_in_for(session.last_assessment))
+    assert len(session.history) == 4
 
 
 def test_history_trimming_keeps_system_and_newest_turn(session):
@@ -160,11 +164,17 @@ def test_after_a_crisis_the_session_stays_elevated_and_the_model_is_told(session
         return real_trim(loaded, messages, budget)
 
     session.reset()
-    session.ask("ami ajke rate nijeke sesh kore debo")  # a crisis with no means named: thanks ends it
+    first = session.ask("ami ajke rate nijeke sesh kore debo")
+    assert first == session.safety.reply_for(session.last_assessment)  # the fixed crisis reply
     monkeypatch.setattr(mod, "trim_history", spy)
-    session.ask("ধন্যবাদ, একটু ভালো লাগছে", do_sample=False)
-    assert not session.last_assessment.is_crisis and session.last_assessment.elevated
-    assert session.safety.system_note(session.last_assessment) in seen["system"]
+    reply = session.ask("ধন্যবাদ, একটু ভালো লাগছে", do_sample=False)
+    # Nothing took the crisis back: it stands, but the model answers (no second crisis reply)
+    # and the follow-up comes after, with the safety note in the model's instructions.
+    a = session.last_assessment
+    assert a.is_crisis and a.standing and a.elevated
+    follow_up = session.safety.check_in_for(a)
+    assert reply.endswith(follow_up) and len(reply) > len(follow_up) and first not in reply
+    assert session.safety.system_note(a) in seen["system"]
     for _ in range(session.safety.detector.elevated_turns):
         session.ask("ধন্যবাদ, একটু ভালো লাগছে", do_sample=False)
     assert not session.last_assessment.elevated  # it wears off after the configured turns

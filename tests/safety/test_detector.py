@@ -70,25 +70,38 @@ def test_conversation_risk_and_elevation(detector):
     crisis = "ami ajke rate nijeke sesh kore debo"  # intent and a time, no means
     assert detector.assess(crisis).is_crisis
     after = detector.assess_conversation([crisis, "ধন্যবাদ, একটু ভালো লাগছে"])
-    assert not after.is_crisis and after.elevated and after.needs_helplines
+    # Still a crisis (nothing took it back), standing: the model answers, the follow-up comes after.
+    assert after.is_crisis and after.standing and after.elevated and after.needs_helplines
     later = detector.assess_conversation([crisis] + ["ধন্যবাদ, একটু ভালো লাগছে"] * (detector.elevated_turns + 1))
     assert not later.elevated
     assert detector.assess_conversation([]).level == "none"
 
 
-def test_a_standing_risk_is_carried_as_a_concern_not_a_second_crisis():
+def test_a_standing_risk_is_carried_and_a_standing_crisis_stays_a_crisis():
     lexicon = CrisisDetector(use_classifier=False)
     plea, after = "আল্লাহ আমারে তুইলা নাও", "ঠিক আছে, পরে কথা বলি"
     assert lexicon.assess(plea).level == "concern" and lexicon.assess(after).level == "none"
     carried = lexicon.assess_conversation([plea, after])
     assert carried.level == "concern" and carried.from_context and "still stands" in carried.reasons[0]
-    assert lexicon.assess_conversation(["ami ajke rate nijeke sesh kore debo", after]).level == "concern"
-    # Also after a means with intent: a second fixed reply would not answer a person who asks to
-    # talk; the session is elevated and the check-in follows the model's reply.
-    means = lexicon.assess_conversation(["ajke rate ghumer oshudh gula sob kheye felbo", "একটু কথা বলি?"])
-    assert means.level == "concern" and means.from_context and means.elevated
+    assert not carried.standing
+    # A means with intent, then a harmless-looking turn: the person is still at risk now, so the
+    # level stays crisis, standing (the model answers them and the follow-up comes after).
+    means = "ajke rate ghumer oshudh gula sob kheye felbo"
+    for later in ("একটু কথা বলি?", "anyway, tomar din kemon gelo?", "ok. goodnight"):
+        standing = lexicon.assess_conversation([means, later])
+        assert standing.is_crisis and standing.standing and standing.from_context and standing.elevated, later
+        assert "crisis of the turns before" in standing.reasons[0] and standing.category == "method"
+    # Taking it back or laughing it off ends the crisis; what is left is asked about plainly.
+    for back in ("haha na re, mojja korchilam 😂", "মানে ফ্যানটা খুলে পরিষ্কার করব, ভয় পেয়ো না"):
+        taken = lexicon.assess_conversation(["দড়ি আর ফ্যান রেডি, আজ রাতেই শেষ করব", back])
+        assert not taken.is_crisis and not taken.standing, back
+    # What can stand: the lexicon's means with intent, or a crisis the classifier is sure of.
+    assert lexicon.assess(means).means_with_intent and not lexicon.assess(plea).means_with_intent
+    # A crisis said in the newest turn itself is not standing: it gets the crisis reply.
+    assert not lexicon.assess_conversation(["একটু কথা বলি?", means]).standing
     # Once the risky turn has left the window, nothing is carried.
     assert lexicon.assess_conversation([plea] + [after] * lexicon.window).level == "none"
+    assert lexicon.assess_conversation([means] + [after] * lexicon.window).level == "none"
 
 
 def test_either_part_alone_can_raise_the_alarm():

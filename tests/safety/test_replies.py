@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bondhu.data.normalize import bengali_ratio
-from bondhu.safety import concern_check_in, crisis_reply, load_helplines
+from bondhu.safety import Assessment, SafetyLayer, concern_check_in, crisis_follow_up, crisis_reply, load_helplines
 
 
 # ---------------------------------------------------------------- crisis reply
@@ -38,6 +38,25 @@ def test_concern_check_in_asks_directly_and_lists_helplines(helplines):
         assert number in text
     assert bengali_ratio(text) > 0.7
     assert "14416" in concern_check_in(helplines, ["IN"]) and "09612119911" not in concern_check_in(helplines, ["IN"])
+
+
+def test_crisis_follow_up_remembers_asks_if_safe_and_lists_helplines(helplines):
+    text = crisis_follow_up(helplines)
+    assert "ভুলে যাইনি" in text and "নিরাপদে আছ?" in text  # not forgotten; are you safe now
+    for number in ("999", "09612119911", "14416"):
+        assert number in text
+    assert bengali_ratio(text) > 0.7 and not any(w in text for w in ("আপনি", "করুন"))
+    assert "09612119911" not in crisis_follow_up(helplines, ["IN"])
+
+
+def test_a_standing_crisis_gets_the_models_reply_and_the_follow_up_not_the_crisis_reply(helplines):
+    layer = SafetyLayer(helplines)
+    now = Assessment("crisis", "method")
+    standing = Assessment("crisis", "method", elevated=True, from_context=True, standing=True)
+    assert layer.reply_for(now) == crisis_reply(helplines) and layer.check_in_for(now) is None
+    assert layer.reply_for(standing) is None and layer.check_in_for(standing) == crisis_follow_up(helplines)
+    assert layer.system_note(standing) is not None and standing.needs_helplines
+    assert layer.check_in_for(Assessment("concern")) == concern_check_in(helplines)
 
 
 # ---------------------------------------------------------------- helpline file

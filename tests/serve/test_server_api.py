@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 import bondhu.serve.backend as backend
 from bondhu.chat.session import Reply
 from bondhu.inference.model import Usage, prompt_ids
-from bondhu.safety import SafetyLayer, crisis_reply, load_helplines
+from bondhu.safety import SafetyLayer, crisis_follow_up, crisis_reply, load_helplines
 from bondhu.serve.app import create_app
 
 USER = [{"role": "user", "content": "আজ মনটা খুব খারাপ।"}]
@@ -445,15 +445,18 @@ def test_the_server_reads_the_conversation_it_is_sent(client):
     ]
     body = client.post("/v1/chat/completions", json={**GREEDY, "messages": turns}).json()
     assert body["bondhu"]["crisis"] is True and body["bondhu"]["level"] == "crisis"
-    # Just after a crisis with no means named, thanks is no second crisis: the session is elevated.
-    # (After a means with intent the crisis stands: tests/safety/test_detector.py.)
+    # Just after a crisis, thanks does not take it back: the crisis stands, the model answers (no
+    # second crisis reply) and the follow-up with the helplines comes after its reply.
     after = [
         {"role": "user", "content": "ami ajke rate nijeke sesh kore debo"},
         {"role": "assistant", "content": "…"},
         {"role": "user", "content": "ধন্যবাদ, একটু ভালো লাগছে"},
     ]
-    flag = client.post("/v1/chat/completions", json={**GREEDY, "messages": after}).json()["bondhu"]
-    assert flag["crisis"] is False and flag["elevated"] is True and flag["helplines"]
+    body = client.post("/v1/chat/completions", json={**GREEDY, "messages": after}).json()
+    flag = body["bondhu"]
+    assert flag["crisis"] is False and flag["level"] == "crisis" and flag["standing"] is True
+    assert flag["elevated"] is True and flag["helplines"]
+    assert body["choices"][0]["message"]["content"].endswith(crisis_follow_up())
 
 
 def test_an_unsafe_reply_is_withdrawn_in_both_modes(loaded, monkeypatch, sse):

@@ -6,7 +6,14 @@ from bondhu.safety.detector import Assessment, CrisisDetector, Detector, detect_
 from bondhu.safety.layer import SAFETY_NOTE, SafetyLayer
 from bondhu.safety.numbers import PLACEHOLDER, allowed_numbers, filter_unlisted_numbers
 from bondhu.safety.output import unsafe_reason
-from bondhu.safety.replies import chosen_regions, concern_check_in, crisis_reply, helpline_entries, load_helplines
+from bondhu.safety.replies import (
+    chosen_regions,
+    concern_check_in,
+    crisis_follow_up,
+    crisis_reply,
+    helpline_entries,
+    load_helplines,
+)
 
 _DEFAULT: CrisisDetector | None = None
 
@@ -31,6 +38,7 @@ __all__ = [
     "chosen_regions",
     "clean",
     "concern_check_in",
+    "crisis_follow_up",
     "crisis_reply",
     "detect_script",
     "filter_unlisted_numbers",

@@ -189,14 +189,23 @@ def _squeeze(key: str) -> str:
     return re.sub(r"^y", "", key) or key
 
 
+# English lexicon words whose key is also the key of a common Bengali word: দিয়ে / "diye" ("with",
+# "by") folds to "die", and "গুণ" / "gun" ("times") to "gun". Only the English spelling keeps the
+# key; the Bengali word (in either script) gets it marked, so "ভাত দিয়ে মাছ খেতে চাই" is no wish
+# to die and "তিন গুণ দাম" no weapon. A marked key starts with "~", so no phrase's prefix matches it.
+_ENGLISH_KEYS = {"die", "gun"}
+
+
 def fold_word(word: str) -> str:
     """The phonetic key of one word (see the module docstring)."""
     if any("\u0980" <= c <= "\u09ff" for c in word):
         key = _fold_bengali(word)
     else:
         key = word
-    key = _LATIN_RE.sub(lambda m: _LATIN_MAP[m.group()], key)
-    return _squeeze(key)
+    key = _squeeze(_LATIN_RE.sub(lambda m: _LATIN_MAP[m.group()], key))
+    if key in _ENGLISH_KEYS and word.lower() != key:
+        return "~" + key
+    return key
 
 
 _WORD = re.compile(r"[a-z0-9'\u0980-\u09ff]+")

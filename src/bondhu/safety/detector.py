@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bondhu.safety import classifier as clf
-from bondhu.safety.lexicon import judge, pool
+from bondhu.safety.lexicon import judge, mentions, pool
 
 RANK = {"none": 0, "concern": 1, "crisis": 2}
 _RO_WORDS = set(
@@ -61,6 +61,11 @@ class Assessment:
     score: float = 0.0
     elevated: bool = False
     from_context: bool = False  # the level comes from the recent turns together, not the newest alone
+    # A crisis said in the turns before, which the newest turn does not take back: the person is
+    # still at risk, but they have had the crisis reply, so the model answers them, safety in view,
+    # and a follow-up with the helplines comes after (``SafetyLayer.reply_for``).
+    standing: bool = False
+    means_with_intent: bool = False  # the lexicon's method rule fired (a means with intent)
 
     @property
     def is_crisis(self) -> bool:
@@ -121,7 +126,9 @@ def combine(
     return max(lexicon, model, key=RANK.__getitem__)
 
 
-def _from_context(together: Assessment, reason: str, script: str, level: str | None = None) -> Assessment:
+def _from_context(
+    together: Assessment, reason: str, script: str, level: str | None = None, standing: bool = False
+) -> Assessment:
     """The turns together's assessment, with ``reason`` first, at ``level`` (default: theirs)."""
     return Assessment(
         level or together.level,
@@ -130,6 +137,7 @@ def _from_context(together: Assessment, reason: str, script: str, level: str | N
         script,
         together.score,
         from_context=True,
+        standing=standing,
     )
 
 
@@ -173,9 +181,24 @@ class CrisisDetector:
             if m_level != "none":
                 reasons.append(f"classifier: {m_level} (risk {score:.2f})")
             out.append(
-                Assessment(level, category if level != "none" else None, tuple(reasons), detect_script(text), score)
+                Assessment(
+                    level,
+                    category if level != "none" else None,
+                    tuple(reasons),
+                    detect_script(text),
+                    score,
+                    means_with_intent=bool(lex) and lex.means_with_intent and level == "crisis",
+                )
             )
         return out
+
+    def _clear(self, a: Assessment) -> bool:
+        """A crisis that can stand over a harmless-looking turn: the lexicon's means with intent, or
+        the classifier's risk at ``escalate_at`` (the level at which a lexicon crisis counts as
+        one). A crisis only just over the threshold is carried as a concern instead: there a
+        harmless next turn is as likely to mean it was a false alarm."""
+        escalate_at = self.classifier.escalate_at if self.use_classifier else 0.0
+        return a.is_crisis and (a.means_with_intent or a.score >= escalate_at)
 
     def assess(self, text: str) -> Assessment:
         """Assess one message."""
@@ -201,16 +224,24 @@ class CrisisDetector:
         result = newest
         if len(recent) > 1:
             together, before = scored[1], scored[2]
+            # Taken back in any turn after the first ("the rope is ready" / "lmao that sounded
+            # wrong" / "it's for the tug of war"), not only in the newest.
+            taken_back = self.use_lexicon and any(mentions(t, "take_back") for t in recent[1:])
             # The turns together count where the newest turn raised them, or where the risk of
             # the turns before still stands; an earlier crisis also elevates.
             if RANK[together.level] > max(RANK[newest.level], RANK[before.level]):
                 result = _from_context(together, "conversation: recent turns together", newest.script)
+            elif self._clear(before) and not newest.is_crisis and together.level != "none" and not taken_back:
+                # A crisis said just before ("the pesticide is in my room", "tonight, decided")
+                # is not taken back by "anyway, how was your day?": still a crisis, standing, so
+                # the model answers the person and the crisis follow-up comes after it, rather
+                # than the same crisis reply a second time. A clarification ("it was for the
+                # field, I'm fine") ends it where it brings the turns together back to none.
+                reason = "conversation: the crisis of the turns before still stands"
+                result = _from_context(before, reason, newest.script, standing=True)
             elif newest.level == "none" and together.level != "none" and before.level != "none":
-                # A harmless-looking newest turn ("thanks for listening", "tonight then") does not
-                # take back the risk of the turns before: a concern (the model replies, then the
-                # check-in), not a second crisis reply, so a person who asks to talk is answered.
-                # A clarification ("I'm safe, it was a film") ends it where it brings the turns
-                # together back to none.
+                # A harmless-looking newest turn ("thanks for listening") does not take back the
+                # risk of the turns before: a concern (the model replies, then the check-in).
                 reason = "conversation: the risk of the turns before still stands"
                 result = _from_context(together, reason, newest.script, level="concern")
         prior = scored[3 if len(recent) > 1 else 1 :]
@@ -223,6 +254,7 @@ class CrisisDetector:
             result.score,
             elevated=elevated,
             from_context=result.from_context,
+            standing=result.standing,
         )
 
     def highest_level(self, user_turns: list[str]) -> str:

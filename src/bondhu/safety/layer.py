@@ -7,7 +7,13 @@ from bondhu.safety import classifier as clf
 from bondhu.safety.detector import Assessment, CrisisDetector, Detector
 from bondhu.safety.numbers import NumberStream, allowed_numbers, replace_unlisted
 from bondhu.safety.output import REPLACEMENT, ReplyCheck, unsafe_reason
-from bondhu.safety.replies import concern_check_in, crisis_reply, helpline_entries, load_helplines
+from bondhu.safety.replies import (
+    concern_check_in,
+    crisis_follow_up,
+    crisis_reply,
+    helpline_entries,
+    load_helplines,
+)
 
 # Added to the system prompt after a concern or a recent crisis: the model keeps safety in view.
 SAFETY_NOTE = (
@@ -33,6 +39,7 @@ class SafetyLayer:
         self._allowed = allowed_numbers(self.helplines)
         self._crisis_reply = crisis_reply(self.helplines, self.regions)
         self._check_in = concern_check_in(self.helplines, self.regions)
+        self._follow_up = crisis_follow_up(self.helplines, self.regions)
         self.helpline_list = helpline_entries(self.helplines, self.regions)
 
     @classmethod
@@ -52,11 +59,16 @@ class SafetyLayer:
         return self.detector.assess_conversation([m["content"] for m in messages if m["role"] == "user"])
 
     def reply_for(self, assessment: Assessment) -> str | None:
-        """The fixed crisis reply for a crisis, else None (the model answers)."""
-        return self._crisis_reply if assessment.is_crisis else None
+        """The fixed crisis reply for a crisis said now, else None (the model answers). A crisis
+        that stands from earlier turns gets the model's reply and ``check_in_for``'s follow-up: the
+        person has had the crisis reply, and sending it again would not answer what they ask."""
+        return self._crisis_reply if assessment.is_crisis and not assessment.standing else None
 
     def check_in_for(self, assessment: Assessment) -> str | None:
-        """The check-in that follows the model's reply on a concern, else None."""
+        """What follows the model's reply: the check-in on a concern, the crisis follow-up on a
+        standing crisis, else None."""
+        if assessment.is_crisis and assessment.standing:
+            return self._follow_up
         return self._check_in if assessment.level == "concern" else None
 
     def system_note(self, assessment: Assessment) -> str | None:

@@ -190,6 +190,14 @@ def _pool(text: str, concepts: dict) -> dict[str, bool]:
     return pooled
 
 
+def mentions(text: str, concept: str) -> bool:
+    """Whether any phrase of ``concept`` is in ``text``, safe senses not removed: for the words that
+    take a risk back ("haha no, it's for the fan"), which often come with the very words that mark
+    a safe sense."""
+    tokens = [fold_word(w) for w in words(clean(text))]
+    return bool(_spans(tokens, load_concepts()[concept], set(), _heads(tokens)))
+
+
 @lru_cache(maxsize=4096)
 def pool(text: str) -> dict[str, bool]:
     """The concepts of ``text`` with the bundled lexicon, computed once per text: the verdict and

@@ -118,3 +118,20 @@ def concern_check_in(helplines: dict | None = None, regions: list[str] | None = 
         "একটা কথা সরাসরি জিজ্ঞেস করি, কারণ তোমার কথা আমার কাছে গুরুত্বপূর্ণ: তুমি কি নিজেকে আঘাত করার বা "
         "জীবন শেষ করার কথা ভাবছ? যা-ই হোক, আমাকে বলতে পারো। কারও সাথে এখনই কথা বলতে চাইলে: " + "; ".join(lines) + "।"
     )
+
+
+def crisis_follow_up(helplines: dict | None = None, regions: list[str] | None = None) -> str:
+    """What follows the model's reply while a crisis said in an earlier turn still stands: the
+    person has had the crisis message, so this is short, says the bot has not forgotten, asks
+    whether they are safe now and gives the helplines again."""
+    helplines = helplines or load_helplines()
+    entries = helpline_entries(helplines, regions)
+    lines = [f"{e['name']}: {e['number']}" for e in entries]
+    urgent = [e["number"] for e in entries if e["emergency"]]
+    return (
+        "একটু আগে তুমি যা বলেছ, আমি তা ভুলে যাইনি, আর তোমার জন্য আমার চিন্তা হচ্ছে। তুমি কি এখন নিরাপদে আছ? "
+        "যা দিয়ে নিজের ক্ষতি হতে পারে, সম্ভব হলে সেটা নিজের কাছ থেকে দূরে সরিয়ে রাখো, আর এখনই কারও সাথে কথা বলো: "
+        + "; ".join(lines)
+        + "।"
+        + (f" বিপদ খুব কাছে মনে হলে দেরি না করে {', '.join(urgent)} নম্বরে ফোন করো।" if urgent else "")
+    )

@@ -59,6 +59,7 @@ def safety_meta(reply: Reply, safety: SafetyLayer) -> dict:
         "category": a.category,
         "elevated": a.elevated,
         "from_context": a.from_context,
+        "standing": a.standing,
     }
     if a.needs_helplines:
         meta["helplines"] = safety.helpline_list

@@ -45,13 +45,18 @@ def pump(pieces: Iterator[str], on_done: Callable[[], None]) -> asyncio.Queue:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
     def work() -> None:
+        failure = None
         try:
             for piece in pieces:
                 put(piece)
         except BaseException as err:  # handed to the reader, which raises it
-            put(err)
+            failure = err
         finally:
+            # The slot is free before the reader hears the end, error or not: a client that sends
+            # its next request on seeing the error finds the place it left.
             on_done()
+            if failure is not None:
+                put(failure)
             put(END)
 
     threading.Thread(target=work, daemon=True, name="bondhu-reply").start()
