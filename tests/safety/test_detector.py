@@ -95,8 +95,8 @@ def test_a_standing_risk_is_carried_and_a_standing_crisis_stays_a_crisis():
     for back in ("haha na re, mojja korchilam 😂", "মানে ফ্যানটা খুলে পরিষ্কার করব, ভয় পেয়ো না"):
         taken = lexicon.assess_conversation(["দড়ি আর ফ্যান রেডি, আজ রাতেই শেষ করব", back])
         assert not taken.is_crisis and not taken.standing, back
-    # What can stand: the lexicon's means with intent, or a crisis the classifier is sure of.
-    assert lexicon.assess(means).means_with_intent and not lexicon.assess(plea).means_with_intent
+    # What can stand: a crisis the lexicon's rules found too, or one the classifier is sure of.
+    assert lexicon.assess(means).lexicon_crisis and not lexicon.assess(plea).lexicon_crisis
     # A crisis said in the newest turn itself is not standing: it gets the crisis reply.
     assert not lexicon.assess_conversation(["একটু কথা বলি?", means]).standing
     # Once the risky turn has left the window, nothing is carried.

@@ -65,7 +65,7 @@ class Assessment:
     # still at risk, but they have had the crisis reply, so the model answers them, safety in view,
     # and a follow-up with the helplines comes after (``SafetyLayer.reply_for``).
     standing: bool = False
-    means_with_intent: bool = False  # the lexicon's method rule fired (a means with intent)
+    lexicon_crisis: bool = False  # a crisis that the lexicon's rules found too, not the classifier alone
 
     @property
     def is_crisis(self) -> bool:
@@ -187,18 +187,18 @@ class CrisisDetector:
                     tuple(reasons),
                     detect_script(text),
                     score,
-                    means_with_intent=bool(lex) and lex.means_with_intent and level == "crisis",
+                    lexicon_crisis=lex_level == "crisis" and level == "crisis",
                 )
             )
         return out
 
     def _clear(self, a: Assessment) -> bool:
-        """A crisis that can stand over a harmless-looking turn: the lexicon's means with intent, or
-        the classifier's risk at ``escalate_at`` (the level at which a lexicon crisis counts as
-        one). A crisis only just over the threshold is carried as a concern instead: there a
-        harmless next turn is as likely to mean it was a false alarm."""
+        """A crisis that can stand over a harmless-looking turn: one that both parts call a crisis
+        (the lexicon's rules found it too), or the classifier's alone at ``escalate_at`` or more.
+        A crisis from the classifier alone and nearer its threshold is carried as a concern: there
+        a harmless next turn is as likely to mean it was a false alarm."""
         escalate_at = self.classifier.escalate_at if self.use_classifier else 0.0
-        return a.is_crisis and (a.means_with_intent or a.score >= escalate_at)
+        return a.is_crisis and (a.lexicon_crisis or a.score >= escalate_at)
 
     def assess(self, text: str) -> Assessment:
         """Assess one message."""
