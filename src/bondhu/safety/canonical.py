@@ -216,6 +216,11 @@ def words(text: str) -> list[str]:
     return [w.strip("'") for w in _WORD.findall(text) if w.strip("'")]
 
 
+def folded_words(text: str) -> list[str]:
+    """``clean`` then the phonetic key of every word, in order: the tokens the lexicon reads."""
+    return [fold_word(w) for w in words(clean(text))]
+
+
 def fold(text: str) -> str:
     """``clean`` then the phonetic key of every word, joined by single spaces."""
-    return " ".join(k for k in (fold_word(w) for w in words(clean(text))) if k)
+    return " ".join(k for k in folded_words(text) if k)

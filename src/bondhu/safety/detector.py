@@ -200,6 +200,11 @@ class CrisisDetector:
         escalate_at = self.classifier.escalate_at if self.use_classifier else 0.0
         return a.is_crisis and (a.lexicon_crisis or a.score >= escalate_at)
 
+    def _taken_back(self, later: list[str]) -> bool:
+        """Whether any of the ``later`` turns takes the risk back or laughs it off ("the rope is
+        ready" / "lmao that sounded wrong" / "it's for the tug of war"), not only the newest."""
+        return self.use_lexicon and any(mentions(t, "take_back") for t in later)
+
     def assess(self, text: str) -> Assessment:
         """Assess one message."""
         return self._score([text])[0]
@@ -224,14 +229,16 @@ class CrisisDetector:
         result = newest
         if len(recent) > 1:
             together, before = scored[1], scored[2]
-            # Taken back in any turn after the first ("the rope is ready" / "lmao that sounded
-            # wrong" / "it's for the tug of war"), not only in the newest.
-            taken_back = self.use_lexicon and any(mentions(t, "take_back") for t in recent[1:])
             # The turns together count where the newest turn raised them, or where the risk of
             # the turns before still stands; an earlier crisis also elevates.
             if RANK[together.level] > max(RANK[newest.level], RANK[before.level]):
                 result = _from_context(together, "conversation: recent turns together", newest.script)
-            elif self._clear(before) and not newest.is_crisis and together.level != "none" and not taken_back:
+            elif (
+                self._clear(before)
+                and not newest.is_crisis
+                and together.level != "none"
+                and not self._taken_back(recent[1:])
+            ):
                 # A crisis said just before ("the pesticide is in my room", "tonight, decided")
                 # is not taken back by "anyway, how was your day?": still a crisis, standing, so
                 # the model answers the person and the crisis follow-up comes after it, rather

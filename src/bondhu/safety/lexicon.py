@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from bondhu.safety.canonical import clean, fold_word, words
+from bondhu.safety.canonical import clean, fold_word, folded_words, words
 
 _CLAUSE = re.compile(r"[।!?.;:\n]+|,\s*(?:কিন্তু|তবে|but|tobe|kintu)\b", re.IGNORECASE)
 _SAFE_SPANS = ("safe_idiom", "safe_everyday", "safe_denial", "safe_past")
@@ -194,7 +194,7 @@ def mentions(text: str, concept: str) -> bool:
     """Whether any phrase of ``concept`` is in ``text``, safe senses not removed: for the words that
     take a risk back ("haha no, it's for the fan"), which often come with the very words that mark
     a safe sense."""
-    tokens = [fold_word(w) for w in words(clean(text))]
+    tokens = folded_words(text)
     return bool(_spans(tokens, load_concepts()[concept], set(), _heads(tokens)))
 
 

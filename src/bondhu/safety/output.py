@@ -9,7 +9,7 @@ phrases that tell the person to die or hurt themselves. Both live in ``concepts.
 
 from __future__ import annotations
 
-from bondhu.safety.canonical import clean, fold_word, words
+from bondhu.safety.canonical import folded_words
 from bondhu.safety.lexicon import _heads, _spans, load_concepts
 
 REPLACEMENT = (
@@ -18,13 +18,8 @@ REPLACEMENT = (
 )
 
 
-def reply_tokens(text: str) -> list[str]:
-    """The folded words the output check reads."""
-    return [fold_word(w) for w in words(clean(text))]
-
-
 def reason_in(tokens: list[str]) -> str | None:
-    """``unsafe_reason`` of text already split into ``reply_tokens``. Phrases whose first word is no
+    """``unsafe_reason`` of text already split into ``canonical.folded_words``. Phrases whose first word is no
     token's prefix are skipped without a scan, as in the lexicon: they cannot match."""
     out, heads = load_concepts(section="output_concepts"), _heads(tokens)
     if _spans(tokens, out["encouragement"], set(), heads):
@@ -42,7 +37,7 @@ def reason_in(tokens: list[str]) -> str | None:
 
 def unsafe_reason(text: str) -> str | None:
     """Why ``text`` must not be shown ("method details" or "encouragement"), or None."""
-    return reason_in(reply_tokens(text))
+    return reason_in(folded_words(text))
 
 
 class ReplyCheck:
@@ -70,8 +65,8 @@ class ReplyCheck:
         cut = len(self.tail)
         while cut and not self.tail[cut - 1].isspace():  # str.isspace is exactly re's \s, which clean uses
             cut -= 1
-        done = reply_tokens(self.tail[:cut]) if cut else []
-        window = self.tokens + done + reply_tokens(self.tail[cut:])
+        done = folded_words(self.tail[:cut]) if cut else []
+        window = self.tokens + done + folded_words(self.tail[cut:])
         # A piece of punctuation or space changes no token, and the same tokens were safe a piece ago.
         reason = None if window == self._checked else reason_in(window)
         self.tokens, self.tail, self._checked = (self.tokens + done)[-self.reach :], self.tail[cut:], window
