@@ -104,6 +104,21 @@ def test_a_standing_risk_is_carried_and_a_standing_crisis_stays_a_crisis():
     assert lexicon.assess_conversation([means] + [after] * lexicon.window).level == "none"
 
 
+def test_a_classifier_crisis_with_a_named_means_can_stand(detector):
+    from bondhu.safety.detector import Assessment
+
+    sure = detector.classifier.escalate_at
+    # The classifier's crisis alone, below escalate_at, is carried as a concern; with a means
+    # heard (a train line, a rope, pills) it stands, since a harmless "ok bye" after a method
+    # and a decision is no sign of a false alarm.
+    assert not detector._clear(Assessment("crisis", score=min(sure, 1.0) - 0.2))
+    assert detector._clear(Assessment("crisis", score=min(sure, 1.0) - 0.2, means=True))
+    assert not detector._clear(Assessment("concern", score=0.5, means=True))
+    turns = ["ami r thakbo na, decide kore felsi", "kamalapur line e raat 12 tar train ta, oitai hobe", "ok bye"]
+    last = detector.assess_conversation(turns)
+    assert last.is_crisis and last.standing, last.reasons
+
+
 def test_either_part_alone_can_raise_the_alarm():
     lexicon_only = CrisisDetector(use_classifier=False)
     assert lexicon_only.assess("ajke rate ghumer oshudh gula sob kheye felbo").is_crisis

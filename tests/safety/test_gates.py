@@ -1,5 +1,5 @@
 """Regression gates on the gate set (data/safety/gate.tsv) and on ordinary chat, both held out
-from fitting and from the thresholds. The gate set is a blind set that was measured once and whose
+from fitting and from the thresholds. The gate set is two blind sets, each measured once, whose
 misses were then read, so these catch a detector that got worse (a lexicon edit, a stale model
 file), not how well it generalizes. The figure that says that is the blind set's, in
 docs/safety.md."""
@@ -31,7 +31,7 @@ def gate_report(detector) -> dict:
 # Set just under what the shipped model reaches through assess_conversation (docs/safety.md has
 # the figures).
 def test_recall_on_the_gate_set(gate_report):
-    assert gate_report["overall"]["n"] >= 300
+    assert gate_report["overall"]["n"] >= 700  # the fourth and tenth blind sets
     assert gate_report["overall"]["recall"] >= 0.97
     for script in SCRIPTS:
         assert gate_report["by_script"][script]["recall"] >= 0.96, script

@@ -66,6 +66,7 @@ class Assessment:
     # and a follow-up with the helplines comes after (``SafetyLayer.reply_for``).
     standing: bool = False
     lexicon_crisis: bool = False  # a crisis that the lexicon's rules found too, not the classifier alone
+    means: bool = False  # the lexicon's method concept heard (a rope, pills, the railway line), safe senses removed
 
     @property
     def is_crisis(self) -> bool:
@@ -188,17 +189,20 @@ class CrisisDetector:
                     detect_script(text),
                     score,
                     lexicon_crisis=lex_level == "crisis" and level == "crisis",
+                    means=means,
                 )
             )
         return out
 
     def _clear(self, a: Assessment) -> bool:
         """A crisis that can stand over a harmless-looking turn: one that both parts call a crisis
-        (the lexicon's rules found it too), or the classifier's alone at ``escalate_at`` or more.
-        A crisis from the classifier alone and nearer its threshold is carried as a concern: there
-        a harmless next turn is as likely to mean it was a false alarm."""
+        (the lexicon's rules found it too), one where a means was named (the classifier's crisis
+        and the lexicon's method concept: "the 11:40 train on the line, that will do"), or the
+        classifier's alone at ``escalate_at`` or more. A crisis from the classifier alone, with no
+        means and nearer its threshold, is carried as a concern: there a harmless next turn is as
+        likely to mean it was a false alarm."""
         escalate_at = self.classifier.escalate_at if self.use_classifier else 0.0
-        return a.is_crisis and (a.lexicon_crisis or a.score >= escalate_at)
+        return a.is_crisis and (a.lexicon_crisis or a.means or a.score >= escalate_at)
 
     def _taken_back(self, later: list[str]) -> bool:
         """Whether any of the ``later`` turns takes the risk back or laughs it off ("the rope is
